@@ -1,0 +1,211 @@
+// Builds and runs one agent: sources → store → HTTP views. main.ts owns the process (env, signals, exit
+// codes); tests start agents in-process through this module.
+
+import { createServer, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Config, ListenAddress } from './config.js';
+import type { SourceName, SourcePart } from './document.js';
+import type { Logger } from './log.js';
+import { Metrics } from './metrics.js';
+import { Store } from './store.js';
+import { partFromEnv } from './sources/env.js';
+import { DownwardSource } from './sources/downward.js';
+import { createApiSource, type ApiSource } from './apiserver/index.js';
+import { createMetadataApp, createProbeApp } from './http/app.js';
+import { errorBody } from './http/errors.js';
+import type { StreamRegistry } from './http/streams.js';
+import { createProxyServer } from './proxy/index.js';
+
+export interface AgentOptions {
+  config: Config;
+  /** the process environment (only the downward names are read from it) */
+  env: Readonly<Record<string, string | undefined>>;
+  log: Logger;
+  /** test knobs */
+  keepAliveMs?: number;
+  retryMs?: number;
+  apiTiming?: Parameters<typeof createApiSource>[0]['timing'];
+  defaultMetrics?: boolean;
+  shutdownGraceMs?: number;
+}
+
+export interface Addresses {
+  metadata: string;
+  probe: string;
+  proxy?: string;
+}
+
+function hostPort(a: ListenAddress): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, text, msg] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'request headers are too large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', 'the request was not received in time']
+        : [400, 'Bad Request', 'malformed HTTP request'];
+  const body = errorBody(status, msg);
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+function makeServer(handler: Parameters<typeof createServer>[1]): Server {
+  const server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000, maxHeaderSize: 16_384 }, handler);
+  server.on('clientError', clientErrorHandler);
+  return server;
+}
+
+function listen(server: Server, a: ListenAddress): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(a.port, a.host, () => {
+      server.off('error', reject);
+      const addr = server.address();
+      resolve(typeof addr === 'object' && addr ? hostPort({ host: addr.address, port: addr.port }) : String(addr));
+    });
+  });
+}
+
+function closeServer(server: Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    const t = setTimeout(() => server.closeAllConnections(), graceMs);
+    server.close(() => {
+      clearTimeout(t);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
+
+export class Agent {
+  readonly store: Store;
+  readonly metrics: Metrics;
+  private readonly log: Logger;
+  private readonly downward: DownwardSource;
+  private api: ApiSource | undefined;
+  private readonly servers: Server[] = [];
+  private streams: StreamRegistry | undefined;
+  private localRead = false;
+  private draining = false;
+  private initialPart: SourcePart | undefined;
+  private initializing = true;
+
+  constructor(private readonly o: AgentOptions) {
+    const { config, log } = o;
+    this.log = log;
+    this.store = new Store({ annotationsExclude: config.annotationsExclude });
+    this.metrics = new Metrics({ defaultMetrics: o.defaultMetrics ?? true });
+    this.store.subscribe((c) => {
+      this.metrics.revision.set(c.revision);
+      this.metrics.changes.inc();
+    });
+    this.store.onStatus((source, st) => this.metrics.setSourceState(source, st.state, st.error?.reason));
+    this.downward = new DownwardSource({
+      dir: config.downwardDir,
+      log: log.child({ source: 'downward' }),
+      debounceMs: config.debounceMs,
+      resyncMs: config.resyncSeconds * 1000,
+      maxFileBytes: config.maxFileBytes,
+      onPart: (part) => {
+        if (this.initializing) this.initialPart = part;
+        else this.store.setPart('downward', part);
+      },
+      onStatus: (st) => this.store.setStatus('downward', st),
+      onRead: () => this.metrics.volumeReads.inc(),
+    });
+  }
+
+  /** Read the local sources once, start the API source, then listen. */
+  async start(): Promise<Addresses> {
+    const { config, env, log } = this.o;
+    // env: a snapshot at container start
+    const { part: envPart, problems } = partFromEnv(env);
+    if (problems.length > 0) {
+      log.warn('ignored invalid downward env values', { problems });
+      this.store.setStatus('env', {
+        state: 'degraded',
+        error: {
+          reason: 'BadValue',
+          message: problems.map((p) => `${p.variable}: ${p.message}`).join('; '),
+          hint: 'fix the env entries in the pod spec (fieldRef / resourceFieldRef); env never changes after the container starts',
+        },
+      });
+    } else {
+      this.store.setStatus('env', { state: 'ok' });
+    }
+    await this.downward.start();
+    this.initializing = false;
+    this.store.setParts({ env: envPart, downward: this.initialPart });
+    this.localRead = true;
+
+    const doc = this.store.current.doc;
+    this.api = createApiSource({
+      mode: config.api,
+      saDir: config.saDir,
+      ...(config.serviceHost !== undefined ? { serviceHost: config.serviceHost } : {}),
+      ...(config.servicePort !== undefined ? { servicePort: config.servicePort } : {}),
+      ...(doc.pod.name !== undefined ? { podName: doc.pod.name } : {}),
+      ...(doc.pod.namespace !== undefined ? { namespace: doc.pod.namespace } : {}),
+      ...(doc.node.name !== undefined ? { nodeName: doc.node.name } : {}),
+      nodeLabels: config.nodeLabels,
+      log: log.child({ source: 'api' }),
+      onPart: (source: SourceName, part: SourcePart | undefined) => this.store.setPart(source, part),
+      onStatus: (source, st) => this.store.setStatus(source, st),
+      metrics: {
+        request: (resource, verb, code) => this.metrics.apiRequests.inc({ resource, verb, code: String(code) }),
+        watchRestart: (resource) => this.metrics.apiWatchRestarts.inc({ resource }),
+        relist: (resource) => this.metrics.apiRelists.inc({ resource }),
+        event: (resource, type) => this.metrics.apiEvents.inc({ resource, type }),
+      },
+      ...(this.o.apiTiming ? { timing: this.o.apiTiming } : {}),
+    });
+    await this.api.start();
+
+    const deps = {
+      store: this.store,
+      metrics: this.metrics,
+      log,
+      requireHeader: config.requireHeader,
+      maxStreams: config.maxStreams,
+      ...(this.o.keepAliveMs !== undefined ? { keepAliveMs: this.o.keepAliveMs } : {}),
+      ...(this.o.retryMs !== undefined ? { retryMs: this.o.retryMs } : {}),
+      checks: () => ({ env: true, downward: this.localRead }),
+      draining: () => this.draining,
+    };
+    const { app, streams } = createMetadataApp(deps);
+    this.streams = streams;
+    const metaServer = makeServer(app.callback());
+    const probeServer = makeServer(createProbeApp(deps).callback());
+    this.servers.push(metaServer, probeServer);
+    const addresses: Addresses = {
+      metadata: await listen(metaServer, config.listen),
+      probe: await listen(probeServer, config.probeListen),
+    };
+    if (config.proxy) {
+      const proxy = createProxyServer({ config: config.proxy, transport: this.api.transport, log: log.child({ component: 'proxy' }), metrics: this.metrics });
+      this.servers.push(proxy);
+      addresses.proxy = await listen(proxy, config.proxy.listen);
+    }
+    log.info('podmeta listening', { ...addresses, revision: this.store.current.revision });
+    return addresses;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /** Unready, end streams, finish in-flight requests, stop sources. */
+  async shutdown(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    this.streams?.closeAll();
+    const grace = this.o.shutdownGraceMs ?? 3000;
+    await Promise.all([...this.servers.map((s) => closeServer(s, grace)), this.downward.stop(), this.api?.stop()]);
+  }
+}

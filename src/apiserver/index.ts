@@ -1,0 +1,180 @@
+// The API server source: reads and watches the agent's own Pod (→ 'api' part) and its Node's labels
+// (→ 'node' part) at O(1) cost per pod. See docs/rbac.md for RBAC and the measured request rates.
+
+import type { Agent } from 'node:https';
+import { join } from 'node:path';
+import type { SourcePart, SourceStatus } from '../document.js';
+import type { Logger } from '../log.js';
+import { readServiceAccount, TokenSource } from './credentials.js';
+import { nodeNameUnknown, podUnknown } from './hints.js';
+import { NodeSource } from './node-source.js';
+import { PodSource } from './pod-source.js';
+import { STARTING, StatusReporter } from './status.js';
+import { resolveTiming, type ApiTiming } from './timing.js';
+import { apiBaseUrl, Transport } from './transport.js';
+
+export type { ApiTiming } from './timing.js';
+export { DEFAULT_TIMING } from './timing.js';
+
+/** PODMETA_API=on but no usable in-cluster credentials / service address. */
+export class ApiConfigError extends Error {
+  override readonly name = 'ApiConfigError';
+}
+
+export interface ApiMetrics {
+  request?(resource: 'pod' | 'node', verb: 'list' | 'watch' | 'get', code: number | 'error'): void;
+  watchRestart?(resource: 'pod' | 'node'): void;
+  relist?(resource: 'pod' | 'node'): void;
+  event?(resource: 'pod' | 'node', type: string): void;
+}
+
+export interface ApiSourceOptions {
+  mode: 'auto' | 'on' | 'off';
+  /** PODMETA_SA_DIR */
+  saDir: string;
+  /** KUBERNETES_SERVICE_HOST / _PORT (injected, never read from process.env here) */
+  serviceHost?: string;
+  servicePort?: string;
+  podName?: string;
+  /** falls back to saDir/namespace */
+  namespace?: string;
+  /** else spec.nodeName of the pod once read */
+  nodeName?: string;
+  /** exact keys, or prefixes ending in '/' or '*'; [] = never read the Node */
+  nodeLabels: readonly string[];
+  log: Logger;
+  onPart(source: 'api' | 'node', part: SourcePart | undefined): void;
+  onStatus(source: 'api' | 'node', status: SourceStatus): void;
+  metrics?: ApiMetrics;
+  timing?: Partial<ApiTiming>;
+  /** User-Agent sent to the API server */
+  userAgent?: string;
+}
+
+export interface ApiTransport {
+  /** https://host:port */
+  readonly baseUrl: URL;
+  /** keep-alive, verifies against ca.crt */
+  readonly agent: Agent;
+  /** "Bearer …" (current token) — never log it */
+  authorization(): string | undefined;
+  /** a 401 was seen: re-read the token now */
+  reportUnauthorized(): void;
+}
+
+export interface ApiSource {
+  /** resolves quickly (does not wait for the network); mode 'on' without credentials rejects with ApiConfigError */
+  start(): Promise<void>;
+  /** aborts watches and timers, destroys the agent; resolves promptly */
+  stop(): Promise<void>;
+  readonly transport: ApiTransport | undefined;
+}
+
+export function createApiSource(opts: ApiSourceOptions): ApiSource {
+  const timing = resolveTiming(opts.timing);
+  const { log } = opts;
+  const ac = new AbortController();
+  const tasks: Promise<void>[] = [];
+  const apiStatus = new StatusReporter('api', opts.onStatus, log, timing.now);
+  const nodeStatus = new StatusReporter('node', opts.onStatus, log, timing.now);
+  let transport: Transport | undefined;
+  let tokens: TokenSource | undefined;
+  let nodeStarted = false;
+
+  const spawn = (what: string, run: () => Promise<void>, status: StatusReporter): void => {
+    tasks.push(
+      run().catch((err: unknown) => {
+        log.error(`${what} stopped by an unexpected error`, { err });
+        status.set('error', { reason: 'InternalError', message: `${what} stopped: ${(err as Error)?.message ?? String(err)}`, hint: 'a bug in podmeta; please report it with the log' });
+      }),
+    );
+  };
+
+  const startNode = (name: string, namespace: string): void => {
+    if (nodeStarted || ac.signal.aborted || !transport || !tokens || opts.nodeLabels.length === 0) return;
+    nodeStarted = true;
+    nodeStatus.set('degraded', STARTING);
+    const tk = tokens;
+    const node = new NodeSource({
+      transport,
+      timing,
+      signal: ac.signal,
+      metrics: opts.metrics,
+      name,
+      labels: opts.nodeLabels,
+      namespace,
+      saDir: opts.saDir,
+      serviceAccount: () => tk.serviceAccount(),
+      status: nodeStatus,
+      onPart: (part) => opts.onPart('node', part),
+    });
+    spawn('node source', () => node.run(), nodeStatus);
+  };
+
+  return {
+    get transport(): ApiTransport | undefined {
+      return transport;
+    },
+
+    async start(): Promise<void> {
+      if (opts.mode === 'off') {
+        apiStatus.set('disabled', undefined, { why: 'PODMETA_API=off' });
+        nodeStatus.set('disabled', undefined, { why: 'PODMETA_API=off' });
+        return;
+      }
+      const problems: string[] = [];
+      if (!opts.serviceHost) problems.push('KUBERNETES_SERVICE_HOST is not set');
+      if (!opts.servicePort) problems.push('KUBERNETES_SERVICE_PORT is not set');
+      const sa = await readServiceAccount(opts.saDir);
+      problems.push(...sa.problems);
+      if (problems.length > 0 || !sa.token || !sa.ca || !opts.serviceHost) {
+        if (opts.mode === 'on') {
+          throw new ApiConfigError(
+            `PODMETA_API=on but the in-cluster API access is incomplete: ${problems.join('; ')}. ` +
+              `Mount the service-account token (automountServiceAccountToken: true) at PODMETA_SA_DIR, or set PODMETA_API=auto/off`,
+          );
+        }
+        const detail = { why: 'PODMETA_API=auto and no in-cluster credentials', missing: problems };
+        apiStatus.set('disabled', undefined, detail);
+        nodeStatus.set('disabled', undefined, detail);
+        return;
+      }
+      tokens = new TokenSource(join(opts.saDir, 'token'), sa.token, log);
+      tokens.start(timing.tokenRefreshMs);
+      transport = new Transport({ baseUrl: apiBaseUrl(opts.serviceHost, opts.servicePort), ca: sa.ca, tokens, userAgent: opts.userAgent ?? 'podmeta' });
+      const namespace = opts.namespace ?? sa.namespace;
+      const tk = tokens;
+      const podReadable = opts.podName !== undefined && namespace !== undefined;
+      if (opts.podName === undefined) apiStatus.set('error', podUnknown('name', opts.saDir));
+      else if (namespace === undefined) apiStatus.set('error', podUnknown('namespace', opts.saDir));
+      else {
+        apiStatus.set('degraded', STARTING);
+        const pod = new PodSource({
+          transport,
+          timing,
+          signal: ac.signal,
+          metrics: opts.metrics,
+          namespace,
+          name: opts.podName,
+          saDir: opts.saDir,
+          tokenServiceAccount: () => tk.serviceAccount(),
+          status: apiStatus,
+          onPart: (part) => opts.onPart('api', part),
+          onNodeName: (name) => startNode(name, namespace),
+        });
+        spawn('pod source', () => pod.run(), apiStatus);
+      }
+      if (opts.nodeLabels.length === 0) nodeStatus.set('disabled', undefined, { why: 'PODMETA_NODE_LABELS is empty' });
+      else if (opts.nodeName !== undefined) startNode(opts.nodeName, namespace ?? '');
+      else if (podReadable) nodeStatus.set('degraded', { ...STARTING, message: 'waiting for spec.nodeName from the pod' });
+      else nodeStatus.set('error', nodeNameUnknown());
+    },
+
+    async stop(): Promise<void> {
+      ac.abort();
+      tokens?.stop();
+      while (tasks.length > 0) await Promise.allSettled(tasks.splice(0));
+      transport?.destroy();
+    },
+  };
+}

@@ -1,0 +1,163 @@
+// Pod JSON (core/v1) → the 'api' SourcePart. Pure. Absent stays absent: a field the Pod does not carry is
+// left out, never null or "".
+//
+// workload, derived from the controller ownerReference without any further read:
+//   ReplicaSet R with the pod label pod-template-hash=H and R = "<d>-H"  → Deployment d
+//   ReplicaSet otherwise (bare ReplicaSet, Argo Rollout, …)             → the ReplicaSet itself
+//   StatefulSet / DaemonSet / ReplicationController / other             → the owner itself
+//   Job "<c>-<n>" whose number n is a CronJob schedule time in minutes since the epoch (how the CronJob
+//     controller names Jobs) within [n, n + 7 days] of the pod's creation                → CronJob c
+//   Job otherwise                                                       → the Job
+// The CronJob rule cannot tell a hand-made Job named like "backup-29000000" created in that very minute
+// from a CronJob's; that collision is judged acceptable (no extra read, no extra RBAC).
+
+import type { ContainerInfo, NodeInfo, OwnerRef, PodInfo, SourcePart, StringMap } from '../document.js';
+import type { KubeObject } from './watch.js';
+
+interface Quantities {
+  [name: string]: string;
+}
+
+interface PodSpec {
+  nodeName?: string;
+  serviceAccountName?: string;
+  containers?: { name?: string; image?: string; resources?: { requests?: Quantities; limits?: Quantities } }[];
+}
+
+interface PodStatus {
+  phase?: string;
+  qosClass?: string;
+  startTime?: string;
+  podIP?: string;
+  podIPs?: { ip?: string }[];
+  hostIP?: string;
+  hostIPs?: { ip?: string }[];
+  containerStatuses?: { name?: string; image?: string; imageID?: string; ready?: boolean; restartCount?: number }[];
+}
+
+const CRONJOB_WINDOW_MIN = 7 * 24 * 60;
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+function stringMap(v: unknown): StringMap {
+  const out: Record<string, string> = {};
+  if (v && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) if (typeof x === 'string') out[k] = x;
+  }
+  return out;
+}
+
+function ips(list: { ip?: string }[] | undefined): string[] | undefined {
+  const out = (Array.isArray(list) ? list : []).map((e) => str(e?.ip)).filter((x): x is string => x !== undefined);
+  return out.length > 0 ? out : undefined;
+}
+
+function compact<T extends object>(o: T): T {
+  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
+  return o;
+}
+
+/** The workload behind the controller owner (see the header comment). */
+export function deriveWorkload(owner: OwnerRef | undefined, labels: StringMap, creationTimestamp?: string): OwnerRef | undefined {
+  if (!owner) return undefined;
+  if (owner.kind === 'ReplicaSet') {
+    const hash = labels['pod-template-hash'];
+    if (hash && owner.name.endsWith(`-${hash}`) && owner.name.length > hash.length + 1) {
+      return { kind: 'Deployment', name: owner.name.slice(0, -(hash.length + 1)) };
+    }
+    return owner;
+  }
+  if (owner.kind === 'Job') {
+    const m = /^(.+)-(\d{1,12})$/.exec(owner.name);
+    const created = creationTimestamp ? Date.parse(creationTimestamp) : NaN;
+    if (m && !Number.isNaN(created)) {
+      const scheduledMin = Number(m[2]);
+      const createdMin = Math.floor(created / 60_000);
+      if (createdMin >= scheduledMin && createdMin - scheduledMin <= CRONJOB_WINDOW_MIN) return { kind: 'CronJob', name: m[1]! };
+    }
+    return owner;
+  }
+  return owner;
+}
+
+function containers(spec: PodSpec, status: PodStatus): ContainerInfo[] | undefined {
+  const statuses = new Map((status.containerStatuses ?? []).filter((s) => s?.name).map((s) => [s.name!, s]));
+  const out: ContainerInfo[] = [];
+  for (const c of spec.containers ?? []) {
+    const name = str(c?.name);
+    if (!name) continue;
+    const st = statuses.get(name);
+    const requests = c.resources?.requests ? stringMap(c.resources.requests) : undefined;
+    const limits = c.resources?.limits ? stringMap(c.resources.limits) : undefined;
+    const resources = compact({
+      requests: requests && Object.keys(requests).length > 0 ? requests : undefined,
+      limits: limits && Object.keys(limits).length > 0 ? limits : undefined,
+    });
+    out.push(
+      compact<ContainerInfo>({
+        name,
+        image: str(c.image) ?? str(st?.image),
+        imageID: str(st?.imageID),
+        ready: typeof st?.ready === 'boolean' ? st.ready : undefined,
+        restartCount: typeof st?.restartCount === 'number' ? st.restartCount : undefined,
+        resources: Object.keys(resources).length > 0 ? resources : undefined,
+      }),
+    );
+  }
+  return out.length > 0 ? out : undefined;
+}
+
+export interface PodPartOptions {
+  /** include labels and annotations (only while the pod watch is healthy) */
+  includeMeta: boolean;
+  /** the pod object was deleted */
+  deleted?: boolean;
+}
+
+export function podToPart(pod: KubeObject, { includeMeta, deleted = false }: PodPartOptions): SourcePart {
+  const meta = pod.metadata ?? {};
+  const spec = (pod.spec ?? {}) as PodSpec;
+  const status = (pod.status ?? {}) as PodStatus;
+  const labels = stringMap(meta.labels);
+  const ctl = (meta.ownerReferences ?? []).find((r) => r?.controller === true && str(r.kind) && str(r.name));
+  const owner: OwnerRef | undefined = ctl ? { kind: ctl.kind!, name: ctl.name! } : undefined;
+  const podInfo: PodInfo = compact<PodInfo>({
+    name: str(meta.name),
+    namespace: str(meta.namespace),
+    uid: str(meta.uid),
+    ip: str(status.podIP),
+    ips: ips(status.podIPs),
+    serviceAccount: str(spec.serviceAccountName),
+    labels: includeMeta ? labels : undefined,
+    annotations: includeMeta ? stringMap(meta.annotations) : undefined,
+    phase: str(status.phase),
+    qosClass: str(status.qosClass),
+    startTime: str(status.startTime),
+    owner,
+    workload: deriveWorkload(owner, labels, meta.creationTimestamp),
+    containers: containers(spec, status),
+    deleted: deleted ? true : undefined,
+  });
+  const node: NodeInfo = compact<NodeInfo>({
+    name: str(spec.nodeName),
+    hostIP: str(status.hostIP),
+    hostIPs: ips(status.hostIPs),
+  });
+  const part: SourcePart = { pod: podInfo };
+  if (Object.keys(node).length > 0) part.node = node;
+  return part;
+}
+
+/** spec.nodeName of a Pod object, if set. */
+export function nodeNameOf(pod: KubeObject | undefined): string | undefined {
+  return str((pod?.spec as PodSpec | undefined)?.nodeName);
+}
+
+/** spec.serviceAccountName as "ns/name", if set. */
+export function serviceAccountOfPod(pod: KubeObject | undefined): string | undefined {
+  const sa = str((pod?.spec as PodSpec | undefined)?.serviceAccountName);
+  const ns = str(pod?.metadata?.namespace);
+  return sa && ns ? `${ns}/${sa}` : undefined;
+}

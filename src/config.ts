@@ -1,0 +1,175 @@
+// Configuration: a pure function of an injected env object (t3-env style). Every problem is reported at
+// once, each prefixed with the variable's name; the composition root prints the message and exits 2.
+// Empty string = unset, except for the list variables whose contract gives "empty" a meaning
+// (PODMETA_NODE_LABELS: never read the Node; PODMETA_ANNOTATIONS_EXCLUDE: exclude nothing).
+
+import { z } from 'zod';
+import type { LogLevel } from './log.js';
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export interface ProxyConfig {
+  listen: ListenAddress;
+  acceptPaths?: string[];
+  rejectPaths?: string[];
+  rejectMethods?: string[];
+  acceptHosts?: string[];
+}
+
+export interface Config {
+  listen: ListenAddress;
+  probeListen: ListenAddress;
+  downwardDir: string;
+  api: 'auto' | 'on' | 'off';
+  saDir: string;
+  nodeLabels: string[];
+  requireHeader: boolean;
+  annotationsExclude: string[];
+  proxy?: ProxyConfig;
+  logLevel: LogLevel;
+  /** additions beyond the contract (tuning; documented in the README) */
+  maxStreams: number;
+  resyncSeconds: number;
+  debounceMs: number;
+  maxFileBytes: number;
+  /** Kubernetes' own service variables */
+  serviceHost?: string;
+  servicePort?: string;
+}
+
+export const DEFAULTS = {
+  PODMETA_LISTEN: '127.0.0.1:9977',
+  PODMETA_PROBE_LISTEN: '0.0.0.0:9978',
+  PODMETA_DOWNWARD_DIR: '/etc/podinfo',
+  PODMETA_API: 'auto',
+  PODMETA_SA_DIR: '/var/run/secrets/kubernetes.io/serviceaccount',
+  PODMETA_NODE_LABELS:
+    'topology.kubernetes.io/zone,topology.kubernetes.io/region,node.kubernetes.io/instance-type,kubernetes.io/arch,kubernetes.io/os',
+  PODMETA_REQUIRE_HEADER: 'true',
+  PODMETA_ANNOTATIONS_EXCLUDE: 'kubectl.kubernetes.io/last-applied-configuration',
+  PODMETA_LOG_LEVEL: 'info',
+  PODMETA_MAX_STREAMS: '1024',
+  PODMETA_RESYNC_SECONDS: '60',
+  PODMETA_DEBOUNCE_MS: '15',
+  PODMETA_MAX_FILE_BYTES: '1048576',
+} as const;
+
+/** `host:port`, `[v6]:port`; port 0..65535 (0 = any free port, for tests). */
+export function parseListen(value: string): ListenAddress | string {
+  const m = /^(?:\[([0-9a-fA-F:.%\w-]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(value);
+  if (!m) return `expected host:port or [ipv6]:port, got ${JSON.stringify(value)}`;
+  const port = Number(m[3]);
+  if (port > 65535) return `port ${port} is out of range 0-65535`;
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+const listen = z.string().transform((v, ctx) => {
+  const r = parseListen(v);
+  if (typeof r === 'string') {
+    ctx.addIssue({ code: 'custom', message: r });
+    return z.NEVER;
+  }
+  return r;
+});
+
+const list = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== ''),
+);
+
+const regexList = list.transform((items, ctx) => {
+  for (const re of items) {
+    try {
+      new RegExp(re);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `invalid regular expression ${JSON.stringify(re)}: ${(err as Error).message}` });
+    }
+  }
+  return items;
+});
+
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'expected a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const schema = z.object({
+  PODMETA_LISTEN: listen,
+  PODMETA_PROBE_LISTEN: listen,
+  PODMETA_DOWNWARD_DIR: z.string().startsWith('/', 'expected an absolute path'),
+  PODMETA_API: z.enum(['auto', 'on', 'off']),
+  PODMETA_SA_DIR: z.string().startsWith('/', 'expected an absolute path'),
+  PODMETA_NODE_LABELS: list,
+  PODMETA_REQUIRE_HEADER: z.stringbool({ truthy: ['true', '1', 'yes', 'on'], falsy: ['false', '0', 'no', 'off'] }),
+  PODMETA_ANNOTATIONS_EXCLUDE: list,
+  PODMETA_PROXY_LISTEN: listen.optional(),
+  PODMETA_PROXY_ACCEPT_PATHS: regexList.optional(),
+  PODMETA_PROXY_REJECT_PATHS: regexList.optional(),
+  PODMETA_PROXY_REJECT_METHODS: regexList.optional(),
+  PODMETA_PROXY_ACCEPT_HOSTS: regexList.optional(),
+  PODMETA_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']),
+  PODMETA_MAX_STREAMS: int(1, 1_000_000),
+  PODMETA_RESYNC_SECONDS: int(1, 86_400),
+  PODMETA_DEBOUNCE_MS: int(0, 10_000),
+  PODMETA_MAX_FILE_BYTES: int(1024, 64 * 1024 * 1024),
+  KUBERNETES_SERVICE_HOST: z.string().optional(),
+  KUBERNETES_SERVICE_PORT: z.string().optional(),
+});
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const KEEP_EMPTY = new Set(['PODMETA_NODE_LABELS', 'PODMETA_ANNOTATIONS_EXCLUDE']);
+
+/** Pure: env in, Config out. Throws ConfigError naming every bad variable. */
+export function parseConfig(env: Readonly<Record<string, string | undefined>>): Config {
+  const input: Record<string, string | undefined> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const raw = env[key];
+    const value = raw === undefined || (raw.trim() === '' && !KEEP_EMPTY.has(key)) ? undefined : raw.trim();
+    input[key] = value ?? (DEFAULTS as Record<string, string>)[key];
+  }
+  const r = schema.safeParse(input);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => {
+      const name = String(i.path[0] ?? '?');
+      return `  ${name}=${JSON.stringify(env[name] ?? '')}: ${i.message}`;
+    });
+    throw new ConfigError(`invalid configuration (${lines.length} problem${lines.length === 1 ? '' : 's'}):\n${lines.join('\n')}`);
+  }
+  const e = r.data;
+  const cfg: Config = {
+    listen: e.PODMETA_LISTEN,
+    probeListen: e.PODMETA_PROBE_LISTEN,
+    downwardDir: e.PODMETA_DOWNWARD_DIR,
+    api: e.PODMETA_API,
+    saDir: e.PODMETA_SA_DIR,
+    nodeLabels: e.PODMETA_NODE_LABELS,
+    requireHeader: e.PODMETA_REQUIRE_HEADER,
+    annotationsExclude: e.PODMETA_ANNOTATIONS_EXCLUDE,
+    logLevel: e.PODMETA_LOG_LEVEL,
+    maxStreams: e.PODMETA_MAX_STREAMS,
+    resyncSeconds: e.PODMETA_RESYNC_SECONDS,
+    debounceMs: e.PODMETA_DEBOUNCE_MS,
+    maxFileBytes: e.PODMETA_MAX_FILE_BYTES,
+  };
+  if (e.KUBERNETES_SERVICE_HOST) cfg.serviceHost = e.KUBERNETES_SERVICE_HOST;
+  if (e.KUBERNETES_SERVICE_PORT) cfg.servicePort = e.KUBERNETES_SERVICE_PORT;
+  if (e.PODMETA_PROXY_LISTEN) {
+    const proxy: ProxyConfig = { listen: e.PODMETA_PROXY_LISTEN };
+    if (e.PODMETA_PROXY_ACCEPT_PATHS) proxy.acceptPaths = e.PODMETA_PROXY_ACCEPT_PATHS;
+    if (e.PODMETA_PROXY_REJECT_PATHS) proxy.rejectPaths = e.PODMETA_PROXY_REJECT_PATHS;
+    if (e.PODMETA_PROXY_REJECT_METHODS) proxy.rejectMethods = e.PODMETA_PROXY_REJECT_METHODS;
+    if (e.PODMETA_PROXY_ACCEPT_HOSTS) proxy.acceptHosts = e.PODMETA_PROXY_ACCEPT_HOSTS;
+    cfg.proxy = proxy;
+  }
+  return cfg;
+}

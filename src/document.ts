@@ -1,0 +1,99 @@
+// The metadata document (see ../shared/contract.md) and the "parts" each source hands to the store.
+// A field that no source provides is absent: never null, never an invented "".
+
+export type StringMap = Readonly<Record<string, string>>;
+
+/** Canonical quantity strings plus base-unit numbers, as in the contract's `resources`. */
+export interface ResourceValues {
+  cpu?: string;
+  cpuMillicores?: number;
+  memory?: string;
+  memoryBytes?: number;
+  ephemeralStorage?: string;
+  ephemeralStorageBytes?: number;
+}
+
+export interface ContainerInfo {
+  name: string;
+  image?: string;
+  imageID?: string;
+  ready?: boolean;
+  restartCount?: number;
+  resources?: { requests?: StringMap; limits?: StringMap };
+}
+
+export interface OwnerRef {
+  kind: string;
+  name: string;
+}
+
+export interface PodInfo {
+  name?: string;
+  namespace?: string;
+  uid?: string;
+  ip?: string;
+  ips?: readonly string[];
+  serviceAccount?: string;
+  labels?: StringMap;
+  annotations?: StringMap;
+  phase?: string;
+  qosClass?: string;
+  startTime?: string;
+  owner?: OwnerRef;
+  workload?: OwnerRef;
+  containers?: readonly ContainerInfo[];
+  /** set by the API source when the pod object was deleted */
+  deleted?: boolean;
+}
+
+export interface NodeInfo {
+  name?: string;
+  hostIP?: string;
+  hostIPs?: readonly string[];
+  labels?: StringMap;
+}
+
+export interface MetadataDocument {
+  revision: number;
+  pod: PodInfo;
+  node: NodeInfo;
+  resources: { requests?: ResourceValues; limits?: ResourceValues };
+  files?: StringMap;
+}
+
+export type ResourceKind = 'cpu' | 'memory' | 'ephemeral-storage';
+export type ResourceSide = 'requests' | 'limits';
+
+/**
+ * One downward-API resource reading: `ceil(quantity / divisor)` as kubelet reported it, converted back to
+ * base units (millicores for cpu, bytes for memory / ephemeral-storage). `granularity` is the divisor in
+ * base units (1 for `1m`, 1000 for cores, 1024 for KiB, ...): the smaller, the finer; the finer one wins.
+ */
+export interface ResourceReading {
+  kind: ResourceKind;
+  side: ResourceSide;
+  base: number;
+  granularity: number;
+}
+
+/** What one source contributes. Sources never see the merged document: they hand parts to the store. */
+export interface SourcePart {
+  pod?: PodInfo;
+  node?: NodeInfo;
+  readings?: readonly ResourceReading[];
+  files?: StringMap;
+}
+
+export type SourceName = 'env' | 'downward' | 'api' | 'node';
+
+export type SourceState = 'ok' | 'disabled' | 'missing' | 'degraded' | 'error';
+
+export interface SourceStatus {
+  state: SourceState;
+  /** ISO time of the last state change */
+  since: string;
+  /** present whenever state is not ok/disabled */
+  error?: { message: string; hint: string; reason?: string };
+  /** free-form extra fields (e.g. lastUpdate, resourceVersion, watch restarts) — never secrets */
+  detail?: Readonly<Record<string, unknown>>;
+}

@@ -1,0 +1,67 @@
+// RFC 6902 JSON Patch: a diff between two JSON values, and RFC 6901 pointers.
+// Objects are diffed key by key; arrays and scalars that differ are replaced whole (always correct,
+// and arrays in the document are short).
+
+export type PatchOp =
+  | { op: 'add'; path: string; value: unknown }
+  | { op: 'replace'; path: string; value: unknown }
+  | { op: 'remove'; path: string };
+
+export function escapeToken(key: string): string {
+  return key.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+export function unescapeToken(token: string): string {
+  return token.replace(/~1/g, '/').replace(/~0/g, '~');
+}
+
+export function toPointer(segments: readonly string[]): string {
+  return segments.map((s) => '/' + escapeToken(s)).join('');
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const bb = b as unknown[];
+    return a.length === bb.length && a.every((v, i) => deepEqual(v, bb[i]));
+  }
+  const ak = Object.keys(a);
+  const bo = b as Record<string, unknown>;
+  if (ak.length !== Object.keys(bo).length) return false;
+  return ak.every((k) => Object.hasOwn(bo, k) && deepEqual((a as Record<string, unknown>)[k], bo[k]));
+}
+
+/** Ops that turn `a` into `b`. `base` is the pointer of both values. */
+export function diff(a: unknown, b: unknown, base = ''): PatchOp[] {
+  const ops: PatchOp[] = [];
+  walk(a, b, base, ops);
+  return ops;
+}
+
+function walk(a: unknown, b: unknown, path: string, ops: PatchOp[]): void {
+  if (deepEqual(a, b)) return;
+  if (!isObject(a) || !isObject(b)) {
+    ops.push({ op: 'replace', path, value: b });
+    return;
+  }
+  for (const k of Object.keys(a)) if (!Object.hasOwn(b, k)) ops.push({ op: 'remove', path: `${path}/${escapeToken(k)}` });
+  for (const k of Object.keys(b)) {
+    const p = `${path}/${escapeToken(k)}`;
+    if (!Object.hasOwn(a, k)) ops.push({ op: 'add', path: p, value: b[k] });
+    else walk(a[k], b[k], p, ops);
+  }
+}
+
+/** The change of a selected part, as a patch on that part (root pointer ""). */
+export function subValueChange(before: unknown, after: unknown): PatchOp[] {
+  if (deepEqual(before, after)) return [];
+  if (before === undefined) return [{ op: 'add', path: '', value: after }];
+  if (after === undefined) return [{ op: 'remove', path: '' }];
+  return diff(before, after);
+}

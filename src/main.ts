@@ -1,0 +1,73 @@
+// The composition root: the only place that reads process.env, handles signals and exits.
+//   exit 0  — clean shutdown after SIGTERM/SIGINT (within 5 s)
+//   exit 1  — a second signal, a failed start, or a shutdown that overran its deadline
+//   exit 2  — invalid configuration (every bad variable named in one message)
+
+import { parseConfig, ConfigError, type Config } from './config.js';
+import { createLogger } from './log.js';
+import { Agent } from './agent.js';
+import { ApiConfigError } from './apiserver/index.js';
+import { BUILD } from './build-info.js';
+
+const SHUTDOWN_DEADLINE_MS = 4500;
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = parseConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`podmeta: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger({ level: config.logLevel });
+  log.info('podmeta starting', { version: BUILD.version, revision: BUILD.revision, node: process.version, pid: process.pid });
+  const agent = new Agent({ config, env: process.env, log });
+
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      log.warn('second signal: exiting now', { signal });
+      process.exit(1);
+    }
+    log.info('shutting down', { signal });
+    const deadline = setTimeout(() => {
+      log.error('shutdown deadline exceeded', { deadlineMs: SHUTDOWN_DEADLINE_MS });
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS);
+    deadline.unref();
+    agent.shutdown().then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error('shutdown failed', { err });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  try {
+    await agent.start();
+  } catch (err) {
+    if (err instanceof ApiConfigError) {
+      log.error('cannot start: API server required but not usable', { err: err.message });
+      process.stderr.write(`podmeta: ${err.message}\n`);
+      process.exit(2);
+    }
+    log.error('cannot start', { err });
+    process.exit(1);
+  }
+}
+
+process.on('unhandledRejection', (reason) => {
+  process.stdout.write(JSON.stringify({ level: 'error', time: new Date().toISOString(), msg: 'unhandled rejection', err: String(reason) }) + '\n');
+});
+
+void main();

@@ -1,0 +1,80 @@
+// Merge the sources' parts into one document body (without revision). Pure.
+// Precedence: identity fields env > volume > API (all agree in practice; the local sources are there
+// first). Labels/annotations: the API part carries them only while its watch is healthy, and then wins;
+// otherwise the volume. Resources: the finer reading wins (see quantity.ts). Excluded annotations never
+// appear. Absent stays absent: no null, no invented "".
+
+import type { MetadataDocument, NodeInfo, PodInfo, SourceName, SourcePart, StringMap } from './document.js';
+import { resourcesFromReadings } from './quantity.js';
+
+export type Parts = Partial<Record<SourceName, SourcePart | undefined>>;
+export type DocumentBody = Omit<MetadataDocument, 'revision'>;
+
+/** Exact keys, or prefixes written `prefix*`. */
+export function keyMatcher(patterns: readonly string[]): (key: string) => boolean {
+  const exact = new Set<string>();
+  const prefixes: string[] = [];
+  for (const p of patterns) {
+    if (p.endsWith('*')) prefixes.push(p.slice(0, -1));
+    else exact.add(p);
+  }
+  return (key) => exact.has(key) || prefixes.some((p) => key.startsWith(p));
+}
+
+function first<K extends keyof PodInfo>(key: K, ...pods: (PodInfo | undefined)[]): PodInfo[K] | undefined {
+  for (const p of pods) if (p?.[key] !== undefined) return p[key];
+  return undefined;
+}
+
+function firstNode<K extends keyof NodeInfo>(key: K, ...nodes: (NodeInfo | undefined)[]): NodeInfo[K] | undefined {
+  for (const n of nodes) if (n?.[key] !== undefined) return n[key];
+  return undefined;
+}
+
+function without(map: StringMap | undefined, drop: (k: string) => boolean): StringMap | undefined {
+  if (map === undefined) return undefined;
+  const out: Record<string, string> = {};
+  for (const k of Object.keys(map)) if (!drop(k)) out[k] = map[k]!;
+  return out;
+}
+
+function compact<T extends object>(o: T): T {
+  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
+  return o;
+}
+
+export function mergeParts(parts: Parts, excludeAnnotation: (key: string) => boolean): DocumentBody {
+  const env = parts.env?.pod;
+  const vol = parts.downward?.pod;
+  const api = parts.api?.pod;
+  const pod: PodInfo = compact({
+    name: first('name', env, vol, api),
+    namespace: first('namespace', env, vol, api),
+    uid: first('uid', env, vol, api),
+    ip: first('ip', env, vol, api),
+    ips: first('ips', env, vol, api),
+    serviceAccount: first('serviceAccount', env, vol, api),
+    labels: api?.labels ?? vol?.labels,
+    annotations: without(api?.annotations ?? vol?.annotations, excludeAnnotation),
+    phase: api?.phase,
+    qosClass: api?.qosClass,
+    startTime: api?.startTime,
+    owner: api?.owner,
+    workload: api?.workload,
+    containers: api?.containers,
+    deleted: api?.deleted,
+  });
+  const envNode = parts.env?.node;
+  const apiNode = parts.api?.node;
+  const node: NodeInfo = compact({
+    name: firstNode('name', envNode, apiNode),
+    hostIP: firstNode('hostIP', envNode, apiNode),
+    hostIPs: firstNode('hostIPs', envNode, apiNode),
+    labels: parts.node?.node?.labels,
+  });
+  const resources = resourcesFromReadings([...(parts.env?.readings ?? []), ...(parts.downward?.readings ?? [])]);
+  const body: DocumentBody = { pod, node, resources };
+  const files = parts.downward?.files;
+  if (files && Object.keys(files).length > 0) body.files = files;
+  return body;
+}

@@ -1,0 +1,84 @@
+// Prometheus metrics: podmeta_* beside the standard process metrics. One registry per agent (tests run
+// several agents in one process).
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SourceName, SourceState } from './document.js';
+import { BUILD } from './build-info.js';
+
+const STATES: readonly SourceState[] = ['ok', 'disabled', 'missing', 'degraded', 'error'];
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly revision = new Gauge({ name: 'podmeta_document_revision', help: 'Current revision of the metadata document', registers: [this.registry] });
+  readonly changes = new Counter({ name: 'podmeta_document_changes_total', help: 'Changes of the document content', registers: [this.registry] });
+  readonly sourceState = new Gauge({
+    name: 'podmeta_source_state',
+    help: '1 for the current state of each source',
+    labelNames: ['source', 'state'] as const,
+    registers: [this.registry],
+  });
+  readonly sourceErrors = new Counter({
+    name: 'podmeta_source_errors_total',
+    help: 'Transitions of a source into a non-ok state, by reason',
+    labelNames: ['source', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly volumeReads = new Counter({ name: 'podmeta_downward_reads_total', help: 'Reads of the downwardAPI volume', registers: [this.registry] });
+  readonly sseSubscribers = new Gauge({ name: 'podmeta_sse_subscribers', help: 'Open event streams', registers: [this.registry] });
+  readonly longPolls = new Gauge({ name: 'podmeta_longpoll_waiting', help: 'Long-poll requests waiting for a change', registers: [this.registry] });
+  readonly httpRequests = new Counter({
+    name: 'podmeta_http_requests_total',
+    help: 'HTTP requests by server, route and status code',
+    labelNames: ['server', 'route', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly httpDuration = new Histogram({
+    name: 'podmeta_http_request_duration_seconds',
+    help: 'Time to first byte of the response (streams: until headers are sent)',
+    labelNames: ['server', 'route'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
+    registers: [this.registry],
+  });
+  readonly apiRequests = new Counter({
+    name: 'podmeta_api_requests_total',
+    help: 'Requests to the Kubernetes API server',
+    labelNames: ['resource', 'verb', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly apiWatchRestarts = new Counter({
+    name: 'podmeta_api_watch_restarts_total',
+    help: 'Watches (re)started',
+    labelNames: ['resource'] as const,
+    registers: [this.registry],
+  });
+  readonly apiRelists = new Counter({ name: 'podmeta_api_relists_total', help: 'Lists (initial and after 410)', labelNames: ['resource'] as const, registers: [this.registry] });
+  readonly apiEvents = new Counter({ name: 'podmeta_api_watch_events_total', help: 'Watch events by type', labelNames: ['resource', 'type'] as const, registers: [this.registry] });
+  readonly proxyRequests = new Counter({
+    name: 'podmeta_proxy_requests_total',
+    help: 'Requests through the read-only API ambassador',
+    labelNames: ['method', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly proxyDuration = new Histogram({
+    name: 'podmeta_proxy_request_duration_seconds',
+    help: 'Time to response headers through the ambassador',
+    labelNames: ['method'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  constructor({ defaultMetrics = true }: { defaultMetrics?: boolean } = {}) {
+    new Gauge({
+      name: 'podmeta_build_info',
+      help: 'Build metadata of the running agent',
+      labelNames: ['version', 'revision', 'nodejs'] as const,
+      registers: [this.registry],
+    }).set({ version: BUILD.version, revision: BUILD.revision, nodejs: process.version }, 1);
+    if (defaultMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  setSourceState(source: SourceName, state: SourceState, reason?: string): void {
+    for (const s of STATES) this.sourceState.set({ source, state: s }, s === state ? 1 : 0);
+    if (state !== 'ok' && state !== 'disabled') this.sourceErrors.inc({ source, reason: reason ?? state });
+  }
+}

@@ -1,0 +1,107 @@
+// The read-only API ambassador: a safe `kubectl proxy` replacement on loopback. Plain HTTP in, HTTPS to the
+// API server with the pod's token out; every request passes the rules in rules.ts first, and every refusal
+// is a JSON 403 naming the rule and the variable that changes it. One JSON log line per request.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { ProxyConfig } from '../config.js';
+import type { ApiTransport } from '../apiserver/index.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { errorBody } from '../http/errors.js';
+import { checkRequest, compileRules, relaxedRules } from './rules.js';
+import { forward } from './upstream.js';
+
+export { BUILTIN_PATH_RULES, DEFAULT_ACCEPT_HOSTS, canonicalPath, checkRequest, compileRules, hostOf, relaxedRules } from './rules.js';
+
+export interface ProxyServerOptions {
+  config: ProxyConfig;
+  transport: ApiTransport | undefined;
+  log: Logger;
+  metrics: Metrics;
+  /** time allowed for connecting and receiving the response headers (not for bodies: watches stream on); default 30 s */
+  upstreamTimeoutMs?: number;
+}
+
+const NOT_CONFIGURED =
+  'the API server is not configured, so the proxy has nothing to forward to: PODMETA_API=off, or no in-cluster ' +
+  'credentials (KUBERNETES_SERVICE_HOST/PORT, token and ca.crt in PODMETA_SA_DIR); GET /status on the metadata port says which';
+
+/** The query string is left out of logs (selectors and continue tokens are noise; nothing secret belongs there). */
+function logPath(target: string): string {
+  const q = target.indexOf('?');
+  const p = q === -1 ? target : target.slice(0, q);
+  return p.length > 512 ? `${p.slice(0, 512)}…` : p;
+}
+
+function clientError(err: Error & { code?: string }, socket: Socket): void {
+  if (!socket.writable) return void socket.destroy();
+  const [status, text, msg] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'request headers are too large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', 'the request was not received in time']
+        : [400, 'Bad Request', 'malformed HTTP request'];
+  const body = errorBody(status, msg);
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/** A node:http Server, not listening (the agent listens and closes it). */
+export function createProxyServer({ config, transport, log, metrics, upstreamTimeoutMs = 30_000 }: ProxyServerOptions): Server {
+  const rules = compileRules(config);
+  for (const warning of relaxedRules(config)) log.warn(warning);
+  if (transport === undefined) log.warn('proxy enabled but the API server is not configured: every request answers 503');
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const started = process.hrtime.bigint();
+    const method = req.method ?? 'GET';
+    const target = req.url ?? '/';
+    const fields: Record<string, unknown> = { method, path: logPath(target) };
+    const seconds = (): number => Number(process.hrtime.bigint() - started) / 1e9;
+
+    const headersOut = (status: number): void => {
+      metrics.proxyRequests.inc({ method, code: String(status) });
+      metrics.proxyDuration.observe({ method }, seconds());
+    };
+    const reply = (status: number, message: string): void => {
+      headersOut(status);
+      const body = errorBody(status, message);
+      res.writeHead(status, {
+        'Content-Type': 'application/json; charset=utf-8',
+        'Cache-Control': 'no-store',
+        'Content-Length': Buffer.byteLength(body),
+      });
+      res.end(body);
+    };
+
+    res.once('close', () => {
+      const line: Record<string, unknown> = { ...fields, status: res.statusCode, durationMs: Math.round(seconds() * 10_000) / 10 };
+      if (!res.writableFinished) line.aborted = true;
+      log.info('proxy request', line);
+    });
+
+    if (transport === undefined) {
+      fields.error = 'not-configured';
+      return reply(503, NOT_CONFIGURED);
+    }
+    const decision = checkRequest(rules, { method, target, headers: req.headers });
+    if (!decision.allow) {
+      fields.rule = decision.rule;
+      if (req.headers.upgrade !== undefined) res.shouldKeepAlive = false;
+      return reply(403, decision.message);
+    }
+    forward(transport, req, res, target, upstreamTimeoutMs, {
+      onResponse: headersOut,
+      onFailure: (f) => {
+        fields.error = f.kind;
+        reply(f.status, f.message);
+      },
+    });
+  }
+
+  const server = createServer({ headersTimeout: 10_000, requestTimeout: 60_000, keepAliveTimeout: 5_000, maxHeaderSize: 16_384 }, handle);
+  server.on('clientError', clientError);
+  return server;
+}

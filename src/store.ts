@@ -1,0 +1,150 @@
+// One frozen document + revision. Sources hand parts in; every real change bumps the revision by one,
+// yields an RFC 6902 patch, is serialized once (body + ETag) and fanned out to subscribers. A bounded
+// buffer of recent changes serves SSE resume. Views read `current` and subscribe; nothing else.
+
+import { createHash, randomBytes } from 'node:crypto';
+import type { MetadataDocument, SourceName, SourcePart, SourceStatus } from './document.js';
+import { deepEqual, diff, type PatchOp } from './jsonpatch.js';
+import { keyMatcher, mergeParts, type DocumentBody, type Parts } from './merge.js';
+
+export interface Snapshot {
+  readonly revision: number;
+  readonly doc: Readonly<MetadataDocument>;
+  /** the serialized document, computed once per revision */
+  readonly body: Buffer;
+  readonly etag: string;
+}
+
+export interface Change {
+  readonly revision: number;
+  readonly patch: readonly PatchOp[];
+  readonly before: Snapshot;
+  readonly after: Snapshot;
+}
+
+export type StatusMap = Readonly<Record<SourceName, SourceStatus>>;
+
+export interface StoreOptions {
+  annotationsExclude?: readonly string[];
+  /** how many recent changes are kept for SSE resume */
+  bufferSize?: number;
+  now?: () => Date;
+}
+
+export function etagOf(bytes: Uint8Array | string): string {
+  return `"${createHash('sha1').update(bytes).digest('base64url')}"`;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (typeof o === 'object' && o !== null && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
+function makeSnapshot(revision: number, body: DocumentBody): Snapshot {
+  const doc = deepFreeze({ revision, ...body }) as MetadataDocument;
+  const bytes = Buffer.from(JSON.stringify(doc));
+  return Object.freeze({ revision, doc, body: bytes, etag: etagOf(bytes) });
+}
+
+const SOURCES: readonly SourceName[] = ['env', 'downward', 'api', 'node'];
+
+export class Store {
+  /** names this run of the agent: SSE ids from another run never replay the wrong changes */
+  readonly epoch = randomBytes(6).toString('base64url');
+  private snapshot: Snapshot;
+  private parts: Parts = {};
+  private readonly recent: Change[] = [];
+  private readonly subscribers = new Set<(c: Change) => void>();
+  private readonly statusSubscribers = new Set<(s: SourceName, st: SourceStatus) => void>();
+  private readonly statusMap: Record<SourceName, SourceStatus>;
+  private readonly excluded: (k: string) => boolean;
+  private readonly bufferSize: number;
+  private readonly now: () => Date;
+  /** number of document changes since start (= revision), for metrics */
+  changes = 0;
+
+  constructor({ annotationsExclude = [], bufferSize = 512, now = () => new Date() }: StoreOptions = {}) {
+    this.excluded = keyMatcher(annotationsExclude);
+    this.bufferSize = bufferSize;
+    this.now = now;
+    this.snapshot = makeSnapshot(0, mergeParts({}, this.excluded));
+    const since = now().toISOString();
+    this.statusMap = Object.fromEntries(SOURCES.map((s) => [s, { state: 'disabled', since }])) as Record<SourceName, SourceStatus>;
+  }
+
+  get current(): Snapshot {
+    return this.snapshot;
+  }
+
+  get subscriberCount(): number {
+    return this.subscribers.size;
+  }
+
+  /** Replace one source's part. Returns the change, or undefined when the document's content is unchanged. */
+  setPart(source: SourceName, part: SourcePart | undefined): Change | undefined {
+    return this.setParts({ [source]: part });
+  }
+
+  /** Replace several sources' parts as one change (one revision). */
+  setParts(parts: Parts): Change | undefined {
+    this.parts = { ...this.parts, ...parts };
+    const next = mergeParts(this.parts, this.excluded);
+    const { revision: _r, ...prevBody } = this.snapshot.doc;
+    if (deepEqual(prevBody, next)) return undefined;
+    const before = this.snapshot;
+    const after = makeSnapshot(before.revision + 1, next);
+    const patch = diff(prevBody, next);
+    const change: Change = Object.freeze({ revision: after.revision, patch: Object.freeze(patch), before, after });
+    this.snapshot = after;
+    this.changes++;
+    this.recent.push(change);
+    if (this.recent.length > this.bufferSize) this.recent.shift();
+    for (const fn of this.subscribers) {
+      try {
+        fn(change);
+      } catch {
+        // a failing subscriber must not stop the others; it is responsible for its own errors
+      }
+    }
+    return change;
+  }
+
+  /** Changes after `revision`, oldest first; undefined when they are no longer all buffered. */
+  changesSince(revision: number): Change[] | undefined {
+    const cur = this.snapshot.revision;
+    if (revision === cur) return [];
+    if (revision > cur || revision < 0) return undefined;
+    const first = this.recent[0];
+    if (!first || first.revision > revision + 1) return undefined;
+    return this.recent.filter((c) => c.revision > revision);
+  }
+
+  subscribe(fn: (c: Change) => void): () => void {
+    this.subscribers.add(fn);
+    return () => this.subscribers.delete(fn);
+  }
+
+  // --- per-source status (not part of the document: no revision bump) ---
+
+  setStatus(source: SourceName, status: Omit<SourceStatus, 'since'> & { since?: string }): void {
+    const prev = this.statusMap[source];
+    const sameState = prev.state === status.state && deepEqual(prev.error, status.error);
+    const since = status.since ?? (sameState ? prev.since : this.now().toISOString());
+    const next: SourceStatus = { ...status, since };
+    if (deepEqual(prev, next)) return;
+    this.statusMap[source] = deepFreeze(next);
+    for (const fn of this.statusSubscribers) fn(source, next);
+  }
+
+  get statuses(): StatusMap {
+    return this.statusMap;
+  }
+
+  onStatus(fn: (s: SourceName, st: SourceStatus) => void): () => void {
+    this.statusSubscribers.add(fn);
+    return () => this.statusSubscribers.delete(fn);
+  }
+}

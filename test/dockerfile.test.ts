@@ -1,0 +1,389 @@
+// The Dockerfile cannot be built here (no Docker engine), so this parses it and checks the properties the image
+// must have; every check is shown to fire on a mutated copy.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+
+// ---------------------------------------------------------------------------------------------------------------
+// A small Dockerfile parser: comments, line continuations, global ARGs, stages, instructions.
+
+interface Instruction {
+  keyword: string;
+  args: string;
+}
+interface Stage {
+  index: number;
+  name: string | undefined;
+  /** image after global ARG substitution, or the name of an earlier stage */
+  from: string;
+  instructions: Instruction[];
+}
+interface Dockerfile {
+  globalArgs: Map<string, string | undefined>;
+  stages: Stage[];
+}
+
+function parseDockerfile(text: string): Dockerfile {
+  const logical: string[] = [];
+  let pending = '';
+  for (const raw of text.split(/\r?\n/)) {
+    if (/^\s*#/.test(raw)) continue; // comments (and parser directives) vanish, even inside a continuation
+    if (pending === '' && raw.trim() === '') continue;
+    const cont = /\\\s*$/.test(raw);
+    pending += (pending ? ' ' : '') + (cont ? raw.replace(/\\\s*$/, '') : raw).trim();
+    if (!cont) {
+      logical.push(pending);
+      pending = '';
+    }
+  }
+  if (pending) logical.push(pending);
+
+  const globalArgs = new Map<string, string | undefined>();
+  const stages: Stage[] = [];
+  for (const line of logical) {
+    const m = /^(\S+)\s*(.*)$/.exec(line);
+    if (!m) continue;
+    const keyword = m[1]!.toUpperCase();
+    const args = m[2]!.trim();
+    if (keyword === 'FROM') {
+      const words = args.split(/\s+/).filter((w) => !w.startsWith('--'));
+      const image = substitute(words[0] ?? '', globalArgs);
+      const name = words[1]?.toLowerCase() === 'as' ? words[2] : undefined;
+      stages.push({ index: stages.length, name, from: image, instructions: [] });
+    } else if (stages.length === 0) {
+      if (keyword === 'ARG') {
+        const [k, v] = splitArg(args);
+        globalArgs.set(k, v);
+      }
+    } else {
+      stages.at(-1)!.instructions.push({ keyword, args });
+    }
+  }
+  return { globalArgs, stages };
+}
+
+function splitArg(args: string): [string, string | undefined] {
+  const eq = args.indexOf('=');
+  return eq < 0 ? [args, undefined] : [args.slice(0, eq), unquote(args.slice(eq + 1))];
+}
+
+const unquote = (s: string) => s.replace(/^"(.*)"$/, '$1').replace(/^'(.*)'$/, '$1');
+
+function substitute(s: string, vars: ReadonlyMap<string, string | undefined>): string {
+  return s.replace(/\$\{(\w+)\}|\$(\w+)/g, (all, a?: string, b?: string) => vars.get((a ?? b)!) ?? all);
+}
+
+/** `k=v k2="v 2"` → map (LABEL, ENV in key=value form). */
+function keyValues(args: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const m of args.matchAll(/([\w.\-/]+)=("(?:[^"\\]|\\.)*"|\S+)/g)) out.set(m[1]!, unquote(m[2]!));
+  return out;
+}
+
+function copyParts(args: string): { from: string | undefined; sources: string[]; dest: string } {
+  const words = args.split(/\s+/);
+  const flags = words.filter((w) => w.startsWith('--'));
+  const rest = words.filter((w) => !w.startsWith('--'));
+  const from = flags.find((f) => f.startsWith('--from='))?.slice('--from='.length);
+  return { from, sources: rest.slice(0, -1), dest: rest.at(-1) ?? '' };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The properties
+
+interface PackageJson {
+  main?: string;
+  bin?: Record<string, string>;
+  scripts?: Record<string, string>;
+}
+
+/** Files the final stage may take from the build context (everything else comes from earlier stages). */
+const CONTEXT_ALLOWED_IN_FINAL = new Set(['package.json', 'package-lock.json']);
+const LTS_MIN_MAJOR = 22; // Node 20 reached end of life in April 2026
+
+function dockerfileProblems(text: string, pkg: PackageJson, dockerignore: string): string[] {
+  const out: string[] = [];
+  const df = parseDockerfile(text);
+  const { stages } = df;
+  if (stages.length < 2) out.push('not multi-stage: build in one stage, run in a fresh one');
+  const byName = new Map(stages.filter((s) => s.name).map((s) => [s.name!, s]));
+  const final = stages.at(-1);
+  if (!final) return [...out, 'no FROM'];
+
+  // base images: an exact, current LTS Node.js release; never :latest
+  for (const s of stages) {
+    if (byName.has(s.from) && byName.get(s.from)!.index < s.index) continue;
+    const m = /^(?:docker\.io\/(?:library\/)?)?node:(\d+)\.(\d+)\.(\d+)-[a-z0-9-]+(@sha256:[0-9a-f]{64})?$/.exec(s.from);
+    if (!m) {
+      out.push(`stage ${s.name ?? s.index}: base image ${s.from} is not an exactly pinned node:<x.y.z>-<variant> image`);
+      continue;
+    }
+    const major = Number(m[1]);
+    if (major % 2 !== 0 || major < LTS_MIN_MAJOR) out.push(`stage ${s.name ?? s.index}: node ${major} is not a current LTS line`);
+  }
+
+  const runs = (s: Stage) => s.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args);
+  const npmCi = (cmd: string) => /\bnpm\s+ci\b/.test(cmd);
+  const isProdCi = (cmd: string) => npmCi(cmd) && /--omit[= ]dev\b/.test(cmd);
+
+  // every `npm run X` names a script that exists
+  for (const s of stages)
+    for (const cmd of runs(s))
+      for (const m of cmd.matchAll(/\bnpm\s+run(?:-script)?\s+([\w:.-]+)/g))
+        if (!pkg.scripts?.[m[1]!]) out.push(`stage ${s.name ?? s.index}: npm run ${m[1]} but package.json has no such script`);
+
+  // npm ci needs the lock file copied first
+  for (const s of stages) {
+    let lock = false;
+    for (const i of s.instructions) {
+      const c = i.keyword === 'COPY' ? copyParts(i.args) : undefined;
+      if (c && !c.from && c.sources.some((src) => /^(\.\/?|(\.\/)?package-lock\.json)$/.test(src))) lock = true;
+      if (i.keyword === 'RUN' && npmCi(i.args) && !lock) out.push(`stage ${s.name ?? s.index}: npm ci before package-lock.json is copied`);
+    }
+  }
+
+  // the build stage: npm ci (with dev dependencies), then npm run build, with the version/revision build args
+  const build = stages.find((s) => runs(s).some((c) => /\bnpm\s+run\s+build\b/.test(c)));
+  if (!build) out.push('no stage runs npm run build');
+  else {
+    const cmds = runs(build);
+    const ci = cmds.findIndex((c) => npmCi(c) && !isProdCi(c));
+    const bld = cmds.findIndex((c) => /\bnpm\s+run\s+build\b/.test(c));
+    if (ci < 0 || ci > bld) out.push('the build stage must run a full npm ci before npm run build');
+    const argsBefore = new Set<string>();
+    for (const i of build.instructions) {
+      if (i.keyword === 'ARG') argsBefore.add(splitArg(i.args)[0]);
+      if (i.keyword === 'RUN' && /\bnpm\s+run\s+build\b/.test(i.args)) break;
+    }
+    for (const a of ['PODMETA_VERSION', 'PODMETA_REVISION'])
+      if (!argsBefore.has(a)) out.push(`the build stage must declare ARG ${a} before npm run build`);
+    if (build === final) out.push('the final stage must not be the build stage');
+  }
+
+  // production dependencies: npm ci --omit=dev --ignore-scripts, in the final stage or copied into it
+  const prod = stages.find((s) => runs(s).some(isProdCi));
+  if (!prod) out.push('no stage runs npm ci --omit=dev');
+  else {
+    if (!runs(prod).some((c) => isProdCi(c) && /--ignore-scripts\b/.test(c)))
+      out.push('npm ci --omit=dev must use --ignore-scripts');
+    const copied = final.instructions.some(
+      (i) => i.keyword === 'COPY' && copyParts(i.args).from === prod.name && /node_modules\/?$/.test(copyParts(i.args).sources[0] ?? ''),
+    );
+    if (prod !== final && !copied) out.push('the production node_modules never reach the final stage');
+  }
+  if (runs(final).some((c) => npmCi(c) && !isProdCi(c))) out.push('the final stage installs dev dependencies');
+
+  // the final stage: only build outputs from earlier stages; nothing else from the context
+  let workdir = '/';
+  let dist = false;
+  let cliLink = false;
+  let user: string | undefined;
+  let nodeEnv: string | undefined;
+  let entrypoint: string | undefined;
+  let cmd: string | undefined;
+  const labels = new Map<string, string>();
+  const args = new Set<string>();
+  const resolve = (p: string) => path.posix.resolve(workdir, p);
+  for (const i of final.instructions) {
+    switch (i.keyword) {
+      case 'WORKDIR':
+        workdir = resolve(i.args);
+        break;
+      case 'ARG':
+        args.add(splitArg(i.args)[0]);
+        break;
+      case 'ADD':
+        out.push('the final stage must not ADD (use COPY --from=<stage>)');
+        break;
+      case 'COPY': {
+        const c = copyParts(i.args);
+        if (!c.from) {
+          for (const src of c.sources)
+            if (!CONTEXT_ALLOWED_IN_FINAL.has(src.replace(/^\.\//, '')))
+              out.push(`the final stage copies ${src} from the build context`);
+        } else if (build && c.from === build.name && /(^|\/)dist\/?$/.test(c.sources[0] ?? '')) {
+          if (resolve(c.dest).replace(/\/$/, '') === resolve('dist')) dist = true;
+        }
+        break;
+      }
+      case 'RUN': {
+        const want = pkg.bin?.podmeta?.replace(/^\.\//, '') ?? 'dist/cli.js';
+        const m = /\bln\s+-s\S*\s+(\S+)\s+(\S+)/.exec(i.args);
+        if (m && resolve(m[1]!) === resolve(want) && m[2] === '/usr/local/bin/podmeta') cliLink = true;
+        break;
+      }
+      case 'USER':
+        user = i.args;
+        break;
+      case 'ENV': {
+        const kv = keyValues(i.args);
+        const legacy = /^NODE_ENV\s+(\S+)$/.exec(i.args);
+        nodeEnv = kv.get('NODE_ENV') ?? legacy?.[1] ?? nodeEnv;
+        break;
+      }
+      case 'LABEL':
+        for (const [k, v] of keyValues(i.args)) labels.set(k, v);
+        break;
+      case 'ENTRYPOINT':
+        entrypoint = i.args;
+        break;
+      case 'CMD':
+        cmd = i.args;
+        break;
+    }
+  }
+  if (!dist) out.push(`the final stage must copy dist/ from the build stage to ${resolve('dist')}`);
+  if (!cliLink) out.push('the final stage must put the CLI on PATH (ln -s …/dist/cli.js /usr/local/bin/podmeta)');
+  if (nodeEnv !== 'production') out.push('the final stage must set ENV NODE_ENV=production');
+
+  const uid = user === undefined ? undefined : /^(\d+)(?::(\d+))?$/.exec(user);
+  if (!uid) out.push(`the final USER must be numeric (uid[:gid]), got ${user ?? 'none'}`);
+  else if (Number(uid[1]) === 0 || (uid[2] !== undefined && Number(uid[2]) === 0))
+    out.push('the final USER must not be root');
+
+  const execForm = (s: string | undefined): string[] | undefined => {
+    if (s === undefined) return undefined;
+    try {
+      const v: unknown = JSON.parse(s);
+      return Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const ep = execForm(entrypoint);
+  const cm = execForm(cmd);
+  if (entrypoint !== undefined && !ep) out.push('ENTRYPOINT must be in exec form (JSON array) so node is PID 1 and gets SIGTERM');
+  if (cmd !== undefined && !cm) out.push('CMD must be in exec form (JSON array)');
+  const argv = entrypoint !== undefined ? [...(ep ?? []), ...(cm ?? [])] : (cm ?? []);
+  const main = pkg.main?.replace(/^\.\//, '') ?? 'dist/main.js';
+  if (!(['node', '/usr/local/bin/node'].includes(argv[0] ?? '') && argv.length === 2 && resolve(argv[1]!) === resolve(main)))
+    out.push(`the container must run node ${main} (got ${JSON.stringify(argv)})`);
+
+  for (const [label, arg] of [
+    ['org.opencontainers.image.version', 'PODMETA_VERSION'],
+    ['org.opencontainers.image.revision', 'PODMETA_REVISION'],
+  ] as const) {
+    if (!args.has(arg)) out.push(`the final stage must declare ARG ${arg} for its labels`);
+    const v = labels.get(label);
+    if (v !== `\${${arg}}` && v !== `$${arg}`) out.push(`LABEL ${label} must be \${${arg}}`);
+  }
+  for (const l of ['org.opencontainers.image.title', 'org.opencontainers.image.licenses'])
+    if (!labels.has(l)) out.push(`LABEL ${l} missing`);
+
+  const ignored = new Set(
+    dockerignore
+      .split(/\r?\n/)
+      .map((l) => l.trim().replace(/^\//, '').replace(/\/$/, ''))
+      .filter((l) => l && !l.startsWith('#')),
+  );
+  for (const p of ['node_modules', 'dist', '.git', 'test'])
+    if (!ignored.has(p)) out.push(`.dockerignore must exclude ${p}`);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+const [dockerfile, dockerignore, pkg] = await Promise.all([
+  readFile(path.join(ROOT, 'Dockerfile'), 'utf8'),
+  readFile(path.join(ROOT, '.dockerignore'), 'utf8'),
+  readFile(path.join(ROOT, 'package.json'), 'utf8').then((t) => JSON.parse(t) as PackageJson),
+]);
+
+describe('Dockerfile', () => {
+  it('parses into the three stages with global ARG substitution', () => {
+    const df = parseDockerfile(dockerfile);
+    assert.deepEqual(
+      df.stages.map((s) => s.name),
+      ['build', 'deps', 'runtime'],
+    );
+    const image = df.globalArgs.get('NODE_IMAGE');
+    assert.ok(image, 'NODE_IMAGE has a default');
+    for (const s of df.stages) assert.equal(s.from, image);
+  });
+
+  it('has every required property', () => {
+    assert.deepEqual(dockerfileProblems(dockerfile, pkg, dockerignore), []);
+  });
+
+  it('builds with scripts that exist in package.json and ships what package.json names', () => {
+    assert.ok(pkg.scripts?.build, 'npm run build exists');
+    assert.equal(pkg.main, 'dist/main.js');
+    assert.equal(pkg.bin?.podmeta, 'dist/cli.js');
+    const final = parseDockerfile(dockerfile).stages.at(-1)!;
+    const ep = final.instructions.find((i) => i.keyword === 'ENTRYPOINT');
+    assert.deepEqual(JSON.parse(ep!.args), ['node', 'dist/main.js']);
+    assert.ok(final.instructions.some((i) => i.keyword === 'WORKDIR' && i.args === '/app'));
+  });
+
+  it('parses continuations, comments inside them, quoted labels and legacy ENV', () => {
+    const df = parseDockerfile(
+      'ARG B=node:24.1.0-slim\nFROM $B AS one\nLABEL a="x y" \\\n# a comment\n      b=2\nENV NODE_ENV production\nRUN echo 1 \\\n && echo 2\n',
+    );
+    const [stage] = df.stages;
+    assert.equal(stage?.from, 'node:24.1.0-slim');
+    assert.deepEqual(
+      stage?.instructions.map((i) => i.keyword),
+      ['LABEL', 'ENV', 'RUN'],
+    );
+    assert.deepEqual([...keyValues(stage!.instructions[0]!.args)], [
+      ['a', 'x y'],
+      ['b', '2'],
+    ]);
+    assert.equal(stage!.instructions[2]!.args, 'echo 1 && echo 2');
+  });
+
+  // Each mutation breaks one property; the checker must name it. (Mutate instructions, not the comments.)
+  const setBase = (t: string, image: string) => t.replace(/^ARG NODE_IMAGE=.*$/m, `ARG NODE_IMAGE=${image}`);
+  const mutations: Array<[string, (t: string) => string, RegExp, ((p: PackageJson) => PackageJson)?]> = [
+    ['single stage', (t) => t.replace(/FROM \$\{NODE_IMAGE\} AS build[\s\S]*?FROM \$\{NODE_IMAGE\} AS runtime/, 'FROM ${NODE_IMAGE} AS runtime'), /not multi-stage/],
+    ['odd (non-LTS) node', (t) => setBase(t, 'node:25.2.0-bookworm-slim'), /node 25 is not a current LTS line/],
+    ['end-of-life node', (t) => setBase(t, 'node:18.20.8-bookworm-slim'), /node 18 is not a current LTS line/],
+    ['floating tag', (t) => setBase(t, 'node:24-bookworm-slim'), /not an exactly pinned/],
+    ['latest', (t) => setBase(t, 'node:latest'), /not an exactly pinned/],
+    ['another base image', (t) => setBase(t, 'debian:12.8-slim'), /not an exactly pinned node/],
+    ['one stage from elsewhere', (t) => t.replace('FROM ${NODE_IMAGE} AS deps', 'FROM alpine:3.20 AS deps'), /stage deps: base image alpine:3\.20/],
+    ['no npm ci in build', (t) => t.replace('RUN npm ci --no-audit --no-fund\n', ''), /full npm ci before npm run build/],
+    ['missing script', (t) => t.replace('" npm run build \\\n', '" npm run bundle \\\n'), /npm run bundle but package.json has no such script/],
+    ['script removed from package.json', (t) => t, /npm run build but package.json has no such script/, (p) => ({ ...p, scripts: {} })],
+    ['no version arg', (t) => t.replace('ARG PODMETA_VERSION=0.0.0-dev\nARG PODMETA_REVISION=unknown\nRUN', 'ARG PODMETA_REVISION=unknown\nRUN'), /build stage must declare ARG PODMETA_VERSION/],
+    ['no production install', (t) => t.replace('npm ci --omit=dev --ignore-scripts', 'npm ci --ignore-scripts'), /no stage runs npm ci --omit=dev|installs dev dependencies/],
+    ['install scripts run', (t) => t.replace('--omit=dev --ignore-scripts', '--omit=dev'), /must use --ignore-scripts/],
+    ['prod deps not copied', (t) => t.replace('COPY --from=deps /app/node_modules ./node_modules\n', ''), /production node_modules never reach/],
+    ['lock file not copied', (t) => t.replace('WORKDIR /app\nCOPY package.json package-lock.json ./\n', 'WORKDIR /app\nCOPY package.json ./\n'), /npm ci before package-lock.json is copied/],
+    ['context copied into final', (t) => t.replace('COPY --from=build /src/dist ./dist', 'COPY --from=build /src/dist ./dist\nCOPY src ./src'), /final stage copies src from the build context/],
+    ['everything copied into final', (t) => t.replace('COPY --from=deps /app/package.json ./package.json', 'COPY . .'), /final stage copies \. from the build context/],
+    ['ADD in final', (t) => t.replace('ENV NODE_ENV=production', 'ENV NODE_ENV=production\nADD https://example.com/x /x'), /must not ADD/],
+    ['dist not copied', (t) => t.replace('COPY --from=build /src/dist ./dist', 'COPY --from=build /src/dist ./lib'), /must copy dist\//],
+    ['named user', (t) => t.replace('USER 65532:65532', 'USER node'), /must be numeric/],
+    ['root user', (t) => t.replace('USER 65532:65532', 'USER 0:0'), /must not be root/],
+    ['no user', (t) => t.replace('USER 65532:65532\n', ''), /must be numeric \(uid\[:gid\]\), got none/],
+    ['shell-form entrypoint', (t) => t.replace('ENTRYPOINT ["node", "dist/main.js"]', 'ENTRYPOINT node dist/main.js'), /exec form/],
+    ['wrong program', (t) => t.replace('ENTRYPOINT ["node", "dist/main.js"]', 'ENTRYPOINT ["node", "dist/cli.js"]'), /must run node dist\/main.js/],
+    ['npm as PID 1', (t) => t.replace('ENTRYPOINT ["node", "dist/main.js"]', 'CMD ["npm", "start"]'), /must run node dist\/main.js/],
+    ['no NODE_ENV', (t) => t.replace('ENV NODE_ENV=production\n', ''), /NODE_ENV=production/],
+    ['no CLI on PATH', (t) => t.replace('ln -s /app/dist/cli.js /usr/local/bin/podmeta', 'true'), /CLI on PATH/],
+    ['no title label', (t) => t.replace('org.opencontainers.image.title="podmeta"', 'org.example.title="podmeta"'), /LABEL org\.opencontainers\.image\.title missing/],
+    ['label not from build arg', (t) => t.replace('version="${PODMETA_VERSION}"', 'version="0.1.0"'), /image\.version must be \$\{PODMETA_VERSION\}/],
+    ['revision arg missing in final', (t) => t.replace(/(AS runtime\nARG NODE_IMAGE\nARG PODMETA_VERSION=0\.0\.0-dev\n)ARG PODMETA_REVISION=unknown\n/, '$1'), /final stage must declare ARG PODMETA_REVISION/],
+  ];
+
+  for (const [name, mutate, expected, pkgMutate] of mutations) {
+    it(`the checker catches: ${name}`, () => {
+      const text = mutate(dockerfile);
+      const p = pkgMutate ? pkgMutate(pkg) : pkg;
+      assert.ok(text !== dockerfile || p !== pkg, 'the mutation changed something');
+      assert.match(dockerfileProblems(text, p, dockerignore).join('\n'), expected);
+    });
+  }
+
+  it('the checker catches a .dockerignore that lets node_modules or test in', () => {
+    const lax = dockerignore.replace(/^node_modules$/m, '').replace(/^test$/m, '');
+    assert.notEqual(lax, dockerignore);
+    const problems = dockerfileProblems(dockerfile, pkg, lax).join('\n');
+    assert.match(problems, /exclude node_modules/);
+    assert.match(problems, /exclude test/);
+  });
+});

@@ -1,0 +1,695 @@
+// A fake Kubernetes API server that speaks the real wire protocol, for tests and benches:
+//   HTTPS with the test PKI; bearer-token auth with a rotatable set of accepted tokens; per resource/verb
+//   RBAC with real `Status` bodies; pods and nodes with a global resourceVersion counter and an event
+//   history; list (fieldSelector metadata.name=…), get, and chunked line-delimited watch streams
+//   (resume from an RV, ERROR 410 inside a 200 stream once the history is compacted, BOOKMARKs on demand
+//   or periodic, server-side timeoutSeconds); fault injection (any status with Retry-After, half-open
+//   streams, hanging requests, dropped streams); writes split at awkward byte boundaries; a request log;
+//   discovery (/api, /api/v1, /apis, /version) so `kubectl get --raw` works through a proxy; a generic
+//   handler hook for anything else.
+
+import https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { testPki, type TestPki } from './certs.js';
+
+export type Resource = 'pods' | 'nodes';
+export type Verb = 'get' | 'list' | 'watch';
+
+export interface RequestRecord {
+  /** Date.now() when the request arrived */
+  time: number;
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  resource?: Resource;
+  verb?: Verb;
+  /** whether the Authorization header carried an accepted token */
+  auth: 'valid' | 'invalid' | 'none';
+  /** the answer's status (200 for watches, also when they later carry an ERROR event) */
+  status: number;
+}
+
+export interface FaultMatch {
+  resource?: Resource;
+  verb?: Verb;
+}
+
+export type FaultAction =
+  /** answer with this HTTP status and a Status body (Retry-After header if given, in seconds) */
+  | { status: number; retryAfter?: number; reason?: string; message?: string }
+  /** 200 + headers, then silence forever (a half-open connection) */
+  | { halfOpen: true }
+  /** accept the request and never answer */
+  | { hang: true };
+
+export interface FakeApiServerOptions {
+  pki?: TestPki;
+  /** accepted bearer tokens (default ['test-token']) */
+  tokens?: string[];
+  /** the user a valid token authenticates as (appears in Forbidden messages) */
+  user?: string;
+  /** listen address (default 127.0.0.1) */
+  host?: string;
+  /** a watch's server-side timeout is timeoutSeconds × 1000 × timeScale ms (default 1) */
+  timeScale?: number;
+  /** send a BOOKMARK this often to every watch that allowed bookmarks (default: never; see bookmark()) */
+  bookmarkIntervalMs?: number;
+  /** split every watch line into pieces at these offsets (bytes) and write them apart */
+  splitWatchLines?: (line: Buffer) => number[];
+  /** a hook that sees every request first; return true when it answered */
+  handler?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
+}
+
+interface StoredEvent {
+  rv: number;
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  resource: Resource;
+  namespace: string | undefined;
+  name: string;
+  object: Kube;
+}
+
+interface Kube {
+  kind?: string;
+  apiVersion?: string;
+  metadata: { name: string; namespace?: string; resourceVersion?: string; [k: string]: unknown };
+  [k: string]: unknown;
+}
+
+interface Watcher {
+  resource: Resource;
+  namespace: string | undefined;
+  name: string | undefined;
+  bookmarks: boolean;
+  res: ServerResponse;
+  queue: Promise<void>;
+  timers: NodeJS.Timeout[];
+  closed: boolean;
+}
+
+const clone = <T>(v: T): T => structuredClone(v);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export function statusBody(code: number, reason: string, message: string, details?: Record<string, unknown>): string {
+  return JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, ...(details ? { details } : {}), code });
+}
+
+export class FakeApiServer {
+  readonly requests: RequestRecord[] = [];
+  private tokens: Set<string>;
+  private readonly seenTokens = new Set<string>();
+  private readonly forbidden = new Set<string>();
+  private faults: { match: FaultMatch; action: FaultAction; times: number }[] = [];
+  private readonly pods = new Map<string, Kube>();
+  private readonly nodes = new Map<string, Kube>();
+  private history: StoredEvent[] = [];
+  private rv = 1000;
+  private compactedRv = 0;
+  private readonly watchers = new Set<Watcher>();
+  private readonly sockets = new Set<Socket>();
+  private readonly parked = new Set<ServerResponse>();
+  private server!: https.Server;
+  private periodic: NodeJS.Timeout | undefined;
+  url!: URL;
+  caPem = '';
+
+  private constructor(private readonly o: FakeApiServerOptions) {
+    this.tokens = new Set(o.tokens ?? ['test-token']);
+  }
+
+  static async start(o: FakeApiServerOptions = {}): Promise<FakeApiServer> {
+    const s = new FakeApiServer(o);
+    await s.listen();
+    return s;
+  }
+
+  private async listen(): Promise<void> {
+    const pki = this.o.pki ?? (await testPki());
+    this.caPem = pki.caPem;
+    this.server = https.createServer({ cert: pki.certPem, key: pki.keyPem, keepAliveTimeout: 60_000 }, (req, res) => {
+      void this.route(req, res).catch((err: unknown) => {
+        if (!res.headersSent) this.sendStatus(res, 500, 'InternalError', String(err));
+        else res.destroy();
+      });
+    });
+    this.server.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.once('close', () => this.sockets.delete(s));
+    });
+    this.server.on('tlsClientError', () => {
+      /* a client that distrusts our certificate: nothing to record, no request arrived */
+    });
+    const host = this.o.host ?? '127.0.0.1';
+    await new Promise<void>((resolve) => this.server.listen(0, host, resolve));
+    const { port } = this.server.address() as { port: number };
+    this.url = new URL(`https://${host.includes(':') ? `[${host}]` : host}:${port}`);
+    if (this.o.bookmarkIntervalMs) this.periodic = setInterval(() => this.bookmark(), this.o.bookmarkIntervalMs);
+  }
+
+  get host(): string {
+    return this.url.hostname.replace(/^\[(.*)\]$/, '$1');
+  }
+
+  get port(): string {
+    return this.url.port;
+  }
+
+  /** the current (global) resourceVersion */
+  get resourceVersion(): number {
+    return this.rv;
+  }
+
+  /** open watch streams */
+  get watchCount(): number {
+    return this.watchers.size;
+  }
+
+  // ---- auth and RBAC ---------------------------------------------------------------------------
+
+  /** Replace the set of accepted tokens (rotation). Open watches are not re-authenticated (like a real server). */
+  setTokens(tokens: string[]): void {
+    this.tokens = new Set(tokens);
+  }
+
+  /** Whether any request (valid or not) carried this token. */
+  sawToken(token: string): boolean {
+    return this.seenTokens.has(token);
+  }
+
+  forbid(resource: Resource, verb: Verb): void {
+    this.forbidden.add(`${resource}:${verb}`);
+  }
+
+  allow(resource: Resource, verb: Verb): void {
+    this.forbidden.delete(`${resource}:${verb}`);
+  }
+
+  // ---- faults ----------------------------------------------------------------------------------
+
+  /** The next `times` requests matching `match` get `action` instead of a normal answer. */
+  fail(match: FaultMatch, action: FaultAction, times = 1): void {
+    this.faults.push({ match, action, times });
+  }
+
+  clearFaults(): void {
+    this.faults = [];
+  }
+
+  /** Destroy the sockets of all open watches (a network drop mid-stream). */
+  dropWatches(): number {
+    const n = this.watchers.size;
+    for (const w of [...this.watchers]) {
+      this.closeWatcher(w);
+      w.res.socket?.destroy();
+    }
+    return n;
+  }
+
+  /** End all open watches cleanly (like a server-side timeout). */
+  endWatches(): number {
+    const n = this.watchers.size;
+    for (const w of [...this.watchers]) {
+      this.closeWatcher(w);
+      w.res.end();
+    }
+    return n;
+  }
+
+  /** Forget the history up to now: a watch from an older RV gets ERROR 410 (etcd compaction). */
+  compact(): void {
+    this.compactedRv = this.rv;
+    this.history = [];
+  }
+
+  /** Send a BOOKMARK with the current RV to every watch that allowed bookmarks. */
+  bookmark(): void {
+    for (const w of this.watchers) {
+      if (!w.bookmarks) continue;
+      const kind = w.resource === 'pods' ? 'Pod' : 'Node';
+      this.write(w, { type: 'BOOKMARK', object: { kind, apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) } } });
+    }
+  }
+
+  /** Write raw bytes to every open watch (pieces written apart, `gapMs` between them). */
+  async sendRaw(pieces: (string | Buffer)[], gapMs = 2): Promise<void> {
+    for (const w of this.watchers) {
+      w.queue = w.queue.then(async () => {
+        for (const p of pieces) {
+          if (w.closed) return;
+          w.res.write(p);
+          await sleep(gapMs);
+        }
+      });
+    }
+    await Promise.all([...this.watchers].map((w) => w.queue));
+  }
+
+  // ---- objects ---------------------------------------------------------------------------------
+
+  putPod(pod: Kube): Kube {
+    return this.put('pods', pod);
+  }
+
+  putNode(node: Kube): Kube {
+    return this.put('nodes', node);
+  }
+
+  modifyPod(namespace: string, name: string, change: (pod: Kube) => void): Kube {
+    return this.modify('pods', key(namespace, name), change);
+  }
+
+  modifyNode(name: string, change: (node: Kube) => void): Kube {
+    return this.modify('nodes', key(undefined, name), change);
+  }
+
+  deletePod(namespace: string, name: string): void {
+    this.remove('pods', key(namespace, name));
+  }
+
+  deleteNode(name: string): void {
+    this.remove('nodes', key(undefined, name));
+  }
+
+  getPod(namespace: string, name: string): Kube | undefined {
+    return clone(this.pods.get(key(namespace, name)));
+  }
+
+  private store(resource: Resource): Map<string, Kube> {
+    return resource === 'pods' ? this.pods : this.nodes;
+  }
+
+  private put(resource: Resource, obj: Kube): Kube {
+    const k = key(resource === 'pods' ? obj.metadata.namespace ?? 'default' : undefined, obj.metadata.name);
+    const exists = this.store(resource).has(k);
+    return this.commit(resource, k, clone(obj), exists ? 'MODIFIED' : 'ADDED');
+  }
+
+  private modify(resource: Resource, k: string, change: (o: Kube) => void): Kube {
+    const cur = this.store(resource).get(k);
+    if (!cur) throw new Error(`no ${resource} ${k}`);
+    const next = clone(cur);
+    change(next);
+    return this.commit(resource, k, next, 'MODIFIED');
+  }
+
+  private remove(resource: Resource, k: string): void {
+    const cur = this.store(resource).get(k);
+    if (!cur) throw new Error(`no ${resource} ${k}`);
+    this.store(resource).delete(k);
+    const obj = clone(cur);
+    obj.metadata.resourceVersion = String(++this.rv);
+    this.emit({ rv: this.rv, type: 'DELETED', resource, namespace: obj.metadata.namespace, name: obj.metadata.name, object: obj });
+  }
+
+  private commit(resource: Resource, k: string, obj: Kube, type: 'ADDED' | 'MODIFIED'): Kube {
+    obj.metadata.resourceVersion = String(++this.rv);
+    this.store(resource).set(k, obj);
+    this.emit({ rv: this.rv, type, resource, namespace: obj.metadata.namespace, name: obj.metadata.name, object: clone(obj) });
+    return clone(obj);
+  }
+
+  private emit(ev: StoredEvent): void {
+    this.history.push(ev);
+    for (const w of this.watchers) if (matches(w, ev)) this.write(w, { type: ev.type, object: ev.object });
+  }
+
+  // ---- HTTP ------------------------------------------------------------------------------------
+
+  private record(req: IncomingMessage, url: URL, auth: RequestRecord['auth'], status: number, resource?: Resource, verb?: Verb): void {
+    const r: RequestRecord = { time: Date.now(), method: req.method ?? 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams), auth, status };
+    if (resource) r.resource = resource;
+    if (verb) r.verb = verb;
+    this.requests.push(r);
+  }
+
+  private sendStatus(res: ServerResponse, code: number, reason: string, message: string, details?: Record<string, unknown>, headers: Record<string, string> = {}): void {
+    res.writeHead(code, { 'Content-Type': 'application/json', ...headers });
+    res.end(statusBody(code, reason, message, details));
+  }
+
+  private sendJson(res: ServerResponse, body: unknown): void {
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify(body));
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', this.url);
+    const header = req.headers.authorization;
+    const token = header?.startsWith('Bearer ') ? header.slice(7) : undefined;
+    if (token !== undefined) this.seenTokens.add(token);
+    const auth: RequestRecord['auth'] = token === undefined ? 'none' : this.tokens.has(token) ? 'valid' : 'invalid';
+    if (this.o.handler && (await this.o.handler(req, res, url))) {
+      this.record(req, url, auth, res.statusCode);
+      return;
+    }
+    const target = parsePath(url);
+    const verb: Verb | undefined = target ? (target.name ? 'get' : isTrue(url.searchParams.get('watch')) ? 'watch' : 'list') : undefined;
+    if (auth !== 'valid') {
+      this.record(req, url, auth, 401, target?.resource, verb);
+      this.sendStatus(res, 401, 'Unauthorized', 'Unauthorized');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      this.record(req, url, auth, 405, target?.resource, verb);
+      this.sendStatus(res, 405, 'MethodNotAllowed', `the fake API server is read-only (${req.method})`);
+      return;
+    }
+    if (!target) {
+      const body = this.discovery(url.pathname);
+      this.record(req, url, auth, body ? 200 : 404);
+      if (body) this.sendJson(res, body);
+      else this.sendStatus(res, 404, 'NotFound', 'the server could not find the requested resource', {});
+      return;
+    }
+    const { resource, namespace, name } = target;
+    const fault = this.takeFault(resource, verb!);
+    if (fault) {
+      if ('hang' in fault) {
+        this.record(req, url, auth, 0, resource, verb);
+        this.parked.add(res);
+        res.once('close', () => this.parked.delete(res));
+        return;
+      }
+      if ('halfOpen' in fault) {
+        this.record(req, url, auth, 200, resource, verb);
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+        res.flushHeaders();
+        this.parked.add(res);
+        res.once('close', () => this.parked.delete(res));
+        return;
+      }
+      this.record(req, url, auth, fault.status, resource, verb);
+      const headers: Record<string, string> = fault.retryAfter !== undefined ? { 'Retry-After': String(fault.retryAfter) } : {};
+      const reason = fault.reason ?? defaultReason(fault.status);
+      this.sendStatus(res, fault.status, reason, fault.message ?? reason, fault.retryAfter !== undefined ? { retryAfterSeconds: fault.retryAfter } : {}, headers);
+      return;
+    }
+    if (this.forbidden.has(`${resource}:${verb}`)) {
+      this.record(req, url, auth, 403, resource, verb);
+      const scope = namespace ? `in the namespace "${namespace}"` : 'at the cluster scope';
+      const subject = name ? `${resource} "${name}"` : resource;
+      const user = this.o.user ?? 'system:serviceaccount:default:podmeta';
+      this.sendStatus(res, 403, 'Forbidden', `${subject} is forbidden: User "${user}" cannot ${verb} resource "${resource}" in API group "" ${scope}`, {
+        ...(name ? { name } : {}),
+        kind: resource,
+      });
+      return;
+    }
+    const selected = fieldSelectorName(url.searchParams.get('fieldSelector'));
+    if (verb === 'get') {
+      const obj = this.store(resource).get(key(namespace, name!));
+      this.record(req, url, auth, obj ? 200 : 404, resource, verb);
+      if (obj) this.sendJson(res, obj);
+      else this.sendStatus(res, 404, 'NotFound', `${resource} "${name}" not found`, { name, kind: resource });
+      return;
+    }
+    if (verb === 'list') {
+      this.record(req, url, auth, 200, resource, verb);
+      const items = [...this.store(resource).values()].filter(
+        (o) => (namespace === undefined || o.metadata.namespace === namespace) && (selected === undefined || o.metadata.name === selected),
+      );
+      this.sendJson(res, {
+        kind: resource === 'pods' ? 'PodList' : 'NodeList',
+        apiVersion: 'v1',
+        metadata: { resourceVersion: String(this.rv) },
+        items,
+      });
+      return;
+    }
+    this.watch(req, res, url, auth, resource, namespace, selected);
+  }
+
+  private watch(req: IncomingMessage, res: ServerResponse, url: URL, auth: RequestRecord['auth'], resource: Resource, namespace: string | undefined, name: string | undefined): void {
+    this.record(req, url, auth, 200, resource, 'watch');
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+    res.flushHeaders();
+    const w: Watcher = { resource, namespace, name, bookmarks: isTrue(url.searchParams.get('allowWatchBookmarks')), res, queue: Promise.resolve(), timers: [], closed: false };
+    const rvParam = url.searchParams.get('resourceVersion') ?? '';
+    this.watchers.add(w);
+    res.once('close', () => this.closeWatcher(w));
+    if (rvParam !== '' && rvParam !== '0' && Number(rvParam) < this.compactedRv) {
+      this.write(w, {
+        type: 'ERROR',
+        object: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `too old resource version: ${rvParam} (${this.compactedRv})`, reason: 'Expired', code: 410 },
+      });
+      this.closeWatcher(w);
+      void w.queue.then(() => res.end());
+      return;
+    }
+    if (rvParam === '' || rvParam === '0') {
+      for (const o of this.store(resource).values()) {
+        if (matches(w, { resource, namespace: o.metadata.namespace, name: o.metadata.name })) this.write(w, { type: 'ADDED', object: o });
+      }
+    } else {
+      const from = Number(rvParam);
+      for (const ev of this.history) if (ev.rv > from && matches(w, ev)) this.write(w, { type: ev.type, object: ev.object });
+    }
+    const timeoutS = Number(url.searchParams.get('timeoutSeconds') ?? '0');
+    if (timeoutS > 0) {
+      w.timers.push(
+        setTimeout(() => {
+          this.closeWatcher(w);
+          void w.queue.then(() => res.end());
+        }, timeoutS * 1000 * (this.o.timeScale ?? 1)),
+      );
+    }
+  }
+
+  private closeWatcher(w: Watcher): void {
+    w.closed = true;
+    for (const t of w.timers) clearTimeout(t);
+    this.watchers.delete(w);
+  }
+
+  private write(w: Watcher, event: unknown): void {
+    const line = Buffer.from(JSON.stringify(event) + '\n', 'utf8');
+    const offsets = this.o.splitWatchLines?.(line) ?? [];
+    w.queue = w.queue.then(async () => {
+      if (w.closed && !w.res.writable) return;
+      if (offsets.length === 0) {
+        w.res.write(line);
+        return;
+      }
+      let at = 0;
+      for (const off of [...offsets, line.length]) {
+        if (off <= at || off > line.length) continue;
+        if (!w.res.writable) return;
+        w.res.write(line.subarray(at, off));
+        at = off;
+        await sleep(1);
+      }
+    });
+  }
+
+  private takeFault(resource: Resource, verb: Verb): FaultAction | undefined {
+    const i = this.faults.findIndex((f) => (f.match.resource ?? resource) === resource && (f.match.verb ?? verb) === verb);
+    if (i === -1) return undefined;
+    const f = this.faults[i]!;
+    if (--f.times <= 0) this.faults.splice(i, 1);
+    return f.action;
+  }
+
+  private discovery(path: string): unknown {
+    const p = path.replace(/\/+$/, '') || '/';
+    if (p === '/version') return { major: '1', minor: '32', gitVersion: 'v1.32.0-fake', platform: 'linux/amd64' };
+    if (p === '/api') return { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: this.url.host }] };
+    if (p === '/apis') return { kind: 'APIGroupList', apiVersion: 'v1', groups: [] };
+    if (p === '/api/v1') {
+      const r = (name: string, kind: string, namespaced: boolean, verbs: string[]): unknown => ({ name, singularName: '', namespaced, kind, verbs });
+      return {
+        kind: 'APIResourceList',
+        groupVersion: 'v1',
+        resources: [
+          r('pods', 'Pod', true, ['get', 'list', 'watch']),
+          r('nodes', 'Node', false, ['get', 'list', 'watch']),
+          r('namespaces', 'Namespace', false, ['get', 'list', 'watch']),
+        ],
+      };
+    }
+    return undefined;
+  }
+
+  /** Poll until `pred` holds (default 5 s); rejects with `what` on timeout. */
+  async waitFor(pred: () => boolean, what = 'condition', timeoutMs = 5000): Promise<void> {
+    await waitFor(pred, what, timeoutMs);
+  }
+
+  /** Requests of one resource/verb (handy for assertions). */
+  requestsOf(resource: Resource, verb?: Verb): RequestRecord[] {
+    return this.requests.filter((r) => r.resource === resource && (verb === undefined || r.verb === verb));
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.periodic);
+    for (const w of [...this.watchers]) this.closeWatcher(w);
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+export async function waitFor(pred: () => boolean, what = 'condition', timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+function key(namespace: string | undefined, name: string): string {
+  return namespace === undefined ? name : `${namespace}/${name}`;
+}
+
+function isTrue(v: string | null): boolean {
+  return v === '1' || v === 'true';
+}
+
+function defaultReason(code: number): string {
+  return (
+    ({ 400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 410: 'Expired', 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable', 504: 'Timeout' } as Record<number, string>)[
+      code
+    ] ?? 'Unknown'
+  );
+}
+
+function fieldSelectorName(sel: string | null): string | undefined {
+  if (!sel) return undefined;
+  for (const term of sel.split(',')) {
+    const m = /^metadata\.name==?(.*)$/.exec(term.trim());
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
+function matches(w: Pick<Watcher, 'resource' | 'namespace' | 'name'>, ev: { resource: Resource; namespace: string | undefined; name: string }): boolean {
+  return ev.resource === w.resource && (w.namespace === undefined || ev.namespace === w.namespace) && (w.name === undefined || ev.name === w.name);
+}
+
+/** /api/v1/namespaces/NS/pods[/NAME], /api/v1/pods, /api/v1/nodes[/NAME] */
+function parsePath(url: URL): { resource: Resource; namespace: string | undefined; name: string | undefined } | undefined {
+  const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  if (parts[0] !== 'api' || parts[1] !== 'v1') return undefined;
+  const rest = parts.slice(2);
+  if (rest[0] === 'namespaces' && rest.length >= 3 && rest[2] === 'pods' && rest.length <= 4) return { resource: 'pods', namespace: rest[1], name: rest[3] };
+  if ((rest[0] === 'pods' || rest[0] === 'nodes') && rest.length <= 2) return { resource: rest[0], namespace: undefined, name: rest[1] };
+  return undefined;
+}
+
+// ---- realistic objects ---------------------------------------------------------------------------
+
+export interface SamplePodOptions {
+  name?: string;
+  namespace?: string;
+  nodeName?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  serviceAccount?: string;
+}
+
+/** A Deployment-owned pod as the API server returns it (trimmed managedFields). */
+export function samplePod(o: SamplePodOptions = {}): Kube {
+  const name = o.name ?? 'web-5d9c7b8f4-x7k2p';
+  const namespace = o.namespace ?? 'default';
+  return {
+    kind: 'Pod',
+    apiVersion: 'v1',
+    metadata: {
+      name,
+      generateName: 'web-5d9c7b8f4-',
+      namespace,
+      uid: '1d591f87-4c1d-4a4e-9c2f-2b7d0a4e8f31',
+      creationTimestamp: '2026-11-22T10:15:00Z',
+      labels: o.labels ?? { app: 'web', 'pod-template-hash': '5d9c7b8f4', 'app.kubernetes.io/name': 'web' },
+      annotations: o.annotations ?? { 'kubernetes.io/config.seen': '2026-11-22T10:15:00.000000000Z', 'kubernetes.io/config.source': 'api' },
+      ownerReferences: [
+        { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-5d9c7b8f4', uid: '8a2b1c3d-0000-4000-8000-000000000001', controller: true, blockOwnerDeletion: true },
+      ],
+    },
+    spec: {
+      containers: [
+        {
+          name: 'main',
+          image: 'registry.k8s.io/nginx:1.27',
+          ports: [{ containerPort: 80, protocol: 'TCP' }],
+          resources: { requests: { cpu: '15m', memory: '100Ki' }, limits: { cpu: '100m', memory: '4Mi' } },
+          terminationMessagePath: '/dev/termination-log',
+          imagePullPolicy: 'IfNotPresent',
+        },
+        {
+          name: 'podmeta',
+          image: 'ghcr.io/example/podmeta:0.1.0',
+          resources: { requests: { cpu: '5m', memory: '16Mi' } },
+        },
+      ],
+      restartPolicy: 'Always',
+      serviceAccountName: o.serviceAccount ?? 'podmeta',
+      serviceAccount: o.serviceAccount ?? 'podmeta',
+      nodeName: o.nodeName ?? 'k8s-node1',
+      schedulerName: 'default-scheduler',
+    },
+    status: {
+      phase: 'Running',
+      conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: '2026-11-22T10:15:05Z' }],
+      hostIP: '10.10.10.149',
+      hostIPs: [{ ip: '10.10.10.149' }, { ip: 'fd00::149' }],
+      podIP: '10.244.1.38',
+      podIPs: [{ ip: '10.244.1.38' }, { ip: 'fd00:10:244:1::26' }],
+      startTime: '2026-11-22T10:15:00Z',
+      qosClass: 'Burstable',
+      containerStatuses: [
+        {
+          name: 'main',
+          state: { running: { startedAt: '2026-11-22T10:15:03Z' } },
+          ready: true,
+          restartCount: 0,
+          image: 'registry.k8s.io/nginx:1.27',
+          imageID: 'registry.k8s.io/nginx@sha256:6e2bd2a3a1ad4c0e8a5c2f0e4f8e4b1f7b5d4f5d9e3a7c1b2d3e4f5a6b7c8d9e',
+          containerID: 'containerd://0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0',
+          started: true,
+        },
+        {
+          name: 'podmeta',
+          state: { running: { startedAt: '2026-11-22T10:15:04Z' } },
+          ready: true,
+          restartCount: 1,
+          image: 'ghcr.io/example/podmeta:0.1.0',
+          imageID: 'ghcr.io/example/podmeta@sha256:1111111111111111111111111111111111111111111111111111111111111111',
+          started: true,
+        },
+      ],
+    },
+  };
+}
+
+/** A worker node with the well-known topology labels. */
+export function sampleNode(name = 'k8s-node1', labels?: Record<string, string>): Kube {
+  return {
+    kind: 'Node',
+    apiVersion: 'v1',
+    metadata: {
+      name,
+      uid: '5b1e7c7e-2f2a-4c1b-9d7e-000000000042',
+      creationTimestamp: '2026-01-01T00:00:00Z',
+      labels: labels ?? {
+        'beta.kubernetes.io/arch': 'amd64',
+        'beta.kubernetes.io/os': 'linux',
+        'kubernetes.io/arch': 'amd64',
+        'kubernetes.io/hostname': name,
+        'kubernetes.io/os': 'linux',
+        'node.kubernetes.io/instance-type': 'm5.large',
+        'topology.kubernetes.io/region': 'eu-west-1',
+        'topology.kubernetes.io/zone': 'eu-west-1a',
+        'example.com/rack': 'r12',
+      },
+      annotations: { 'node.alpha.kubernetes.io/ttl': '0' },
+    },
+    spec: { podCIDR: '10.244.1.0/24', providerID: 'aws:///eu-west-1a/i-0123456789abcdef0' },
+    status: {
+      addresses: [
+        { type: 'InternalIP', address: '10.10.10.149' },
+        { type: 'Hostname', address: name },
+      ],
+      nodeInfo: { kubeletVersion: 'v1.32.0', architecture: 'amd64', operatingSystem: 'linux' },
+    },
+  };
+}
