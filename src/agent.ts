@@ -13,6 +13,7 @@ import { DownwardSource } from './sources/downward.js';
 import { createApiSource, type ApiSource } from './apiserver/index.js';
 import { createMetadataApp, createProbeApp } from './http/app.js';
 import { errorBody } from './http/errors.js';
+import { fastMetadata } from './http/fast.js';
 import type { StreamRegistry } from './http/streams.js';
 import { createProxyServer } from './proxy/index.js';
 
@@ -27,6 +28,8 @@ export interface AgentOptions {
   apiTiming?: Parameters<typeof createApiSource>[0]['timing'];
   defaultMetrics?: boolean;
   shutdownGraceMs?: number;
+  /** wait this long after turning unready before closing (lets /readyz be observed) */
+  drainDelayMs?: number;
 }
 
 export interface Addresses {
@@ -180,9 +183,13 @@ export class Agent {
     };
     const { app, streams } = createMetadataApp(deps);
     this.streams = streams;
-    const metaServer = makeServer(app.callback());
+    const fast = fastMetadata(this.store, this.metrics, config.requireHeader);
+    const koa = app.callback();
+    const metaServer = makeServer((req, res) => {
+      if (!fast(req, res)) void koa(req, res);
+    });
     const probeServer = makeServer(createProbeApp(deps).callback());
-    this.servers.push(metaServer, probeServer);
+    this.servers.push(probeServer, metaServer);
     const addresses: Addresses = {
       metadata: await listen(metaServer, config.listen),
       probe: await listen(probeServer, config.probeListen),
@@ -200,12 +207,16 @@ export class Agent {
     return this.draining;
   }
 
-  /** Unready, end streams, finish in-flight requests, stop sources. */
+  /** Unready, end streams, finish in-flight requests, stop sources; the probe listener closes last so
+   * /readyz answers 503 meanwhile. */
   async shutdown(): Promise<void> {
     if (this.draining) return;
     this.draining = true;
+    if (this.o.drainDelayMs) await new Promise((r) => setTimeout(r, this.o.drainDelayMs));
     this.streams?.closeAll();
     const grace = this.o.shutdownGraceMs ?? 3000;
-    await Promise.all([...this.servers.map((s) => closeServer(s, grace)), this.downward.stop(), this.api?.stop()]);
+    const [probe, ...others] = this.servers;
+    await Promise.all([...others.map((s) => closeServer(s, grace)), this.downward.stop(), this.api?.stop()]);
+    if (probe) await closeServer(probe, grace);
   }
 }

@@ -2,7 +2,7 @@
 // field names, and the security properties hold. Each check is also shown to fail on a broken copy.
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { IContainer } from 'kubernetes-models/v1/Container';
@@ -12,6 +12,7 @@ import type { ISubject } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Su
 import {
   FIELD_ENV,
   K8S,
+  REPO,
   envValue,
   id,
   kustomize,
@@ -71,7 +72,14 @@ describe('kustomize renders', () => {
       'RoleBinding/podmeta',
       'ServiceAccount/podmeta',
     ]);
-    assert.equal(sidecar(find(base, 'Deployment', 'podmeta-example')).image, 'podmeta:0.1.0');
+  });
+
+  it('every podmeta image is tagged with the package version', async () => {
+    const { version } = JSON.parse(await readFile(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
+    for (const o of [...base, ...full, ...examples]) {
+      const spec = podSpecOf(o);
+      if (spec) assert.equal(sidecarOf(spec)?.image, `podmeta:${version}`, id(o));
+    }
   });
 
   it('the base with both components in a namespace', () => {

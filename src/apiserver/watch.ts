@@ -218,7 +218,6 @@ export class Reflector {
     const { timing, resource, metrics } = this.o;
     const out: WatchOutcome = { rv, received: 0, expired: false, healthy: false };
     const decoder = new LineDecoder();
-    const guardMs = this.inactivityMs(timeoutS);
     let lastBookmarkAt: number | undefined;
     const markHealthy = (): void => {
       if (out.healthy) return;
@@ -244,6 +243,7 @@ export class Reflector {
     };
     const arm = (): void => {
       clearTimeout(guard);
+      const guardMs = this.inactivityMs(timeoutS); // tightens as soon as a bookmark interval is learned
       guard = setTimeout(() => {
         local.abort();
         end(new ApiRequestError('timeout', `watch stream silent for ${guardMs} ms (half-open connection?)`, { reason: 'WatchSilent' }));

@@ -1,0 +1,213 @@
+// GET /metadata throughput and latency: the built agent vs a bare node:http server that returns the same
+// bytes and headers, each loaded by autocannon in its OWN process (the load generator never shares the
+// server's event loop; on 2 cores that is one core each). A minimal koa app with the same bytes is measured
+// too, as a diagnostic (how much of any gap is the framework, how much the agent's own middleware).
+//   tsx bench/http.ts            (standalone)
+
+import { spawn } from 'node:child_process';
+import { writeFile, rm, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { httpGet, ROOT, spawnAgent, spawnInline, round, type AgentProcess } from './lib.js';
+
+export interface CannonResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  errors: number;
+  non2xx: number;
+  total: number;
+}
+
+interface CannonOptions {
+  url: string;
+  headers?: Record<string, string>;
+  connections: number;
+  durationS: number;
+  /** fixed overall rate (req/s); latency is then corrected for coordinated omission */
+  rate?: number;
+}
+
+/** Run autocannon's CLI in a child process and parse its JSON summary. */
+export function autocannon(o: CannonOptions): Promise<CannonResult> {
+  const args = [join(ROOT, 'node_modules', 'autocannon', 'autocannon.js'), '-j', '-n', '-c', String(o.connections), '-d', String(o.durationS)];
+  for (const [k, v] of Object.entries(o.headers ?? {})) args.push('-H', `${k}=${v}`);
+  if (o.rate !== undefined) args.push('-R', String(o.rate));
+  args.push(o.url);
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    p.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    p.once('exit', (code) => {
+      if (code !== 0) return reject(new Error(`autocannon exited ${code}: ${err}`));
+      try {
+        const j = JSON.parse(out) as {
+          requests: { average: number; total: number };
+          latency: { p50: number; p99: number; p99_9?: number; p999?: number };
+          errors: number;
+          non2xx: number;
+          timeouts: number;
+        };
+        resolve({
+          rps: j.requests.average,
+          p50: j.latency.p50,
+          p99: j.latency.p99,
+          p999: j.latency.p99_9 ?? j.latency.p999 ?? NaN,
+          errors: j.errors + j.timeouts,
+          non2xx: j.non2xx,
+          total: j.requests.total,
+        });
+      } catch (e) {
+        reject(new Error(`cannot parse autocannon output: ${(e as Error).message}: ${out.slice(0, 200)}`));
+      }
+    });
+  });
+}
+
+/** A bare node:http server answering every request with exactly `body` and `headers` (read from a JSON file). */
+const BARE_SERVER = `
+import http from 'node:http';
+import { readFileSync } from 'node:fs';
+const spec = JSON.parse(readFileSync(process.argv[process.argv.length - 1], 'utf8'));
+const body = Buffer.from(spec.body, 'base64');
+const headers = { ...spec.headers, 'Content-Length': body.length };
+const server = http.createServer((req, res) => { res.writeHead(200, headers); res.end(body); });
+server.listen(0, '127.0.0.1', () => console.log('ready ' + JSON.stringify({ port: server.address().port })));
+process.on('SIGTERM', () => { server.closeAllConnections(); server.close(() => process.exit(0)); });
+`;
+
+/** The same bytes through koa 3 with one middleware (what the framework alone costs). */
+const KOA_SERVER = `
+import http from 'node:http';
+import Koa from 'koa';
+import { readFileSync } from 'node:fs';
+const spec = JSON.parse(readFileSync(process.argv[process.argv.length - 1], 'utf8'));
+const body = Buffer.from(spec.body, 'base64');
+const app = new Koa();
+app.use(async function metadata(ctx) { ctx.set(spec.headers); ctx.status = 200; ctx.body = body; });
+const server = http.createServer(app.callback());
+server.listen(0, '127.0.0.1', () => console.log('ready ' + JSON.stringify({ port: server.address().port })));
+process.on('SIGTERM', () => { server.closeAllConnections(); server.close(() => process.exit(0)); });
+`;
+
+export interface HttpBenchOptions {
+  durationS?: number;
+  warmupS?: number;
+  connections?: number;
+  rounds?: number;
+  /** fixed-rate latency run (req/s) */
+  rate?: number;
+  rateDurationS?: number;
+  /** also measure the koa-only baseline */
+  koa?: boolean;
+  log?: (s: string) => void;
+}
+
+export interface HttpBenchResult {
+  bodyBytes: number;
+  connections: number;
+  durationS: number;
+  rounds: number;
+  agent: CannonResult;
+  bare: CannonResult;
+  koa?: CannonResult;
+  ratio: number;
+  koaRatio?: number;
+  /** latency at a fixed moderate rate (coordinated-omission corrected) */
+  fixedRate: { rate: number; agent: CannonResult; bare: CannonResult };
+}
+
+function mean(rs: CannonResult[]): CannonResult {
+  const avg = (f: (r: CannonResult) => number): number => rs.reduce((a, r) => a + f(r), 0) / rs.length;
+  return {
+    rps: round(avg((r) => r.rps), 0),
+    p50: round(avg((r) => r.p50), 2),
+    p99: round(avg((r) => r.p99), 2),
+    p999: round(avg((r) => r.p999), 2),
+    errors: rs.reduce((a, r) => a + r.errors, 0),
+    non2xx: rs.reduce((a, r) => a + r.non2xx, 0),
+    total: rs.reduce((a, r) => a + r.total, 0),
+  };
+}
+
+export async function runHttpBench(o: HttpBenchOptions = {}): Promise<HttpBenchResult> {
+  const { durationS = 8, warmupS = 2, connections = 32, rounds = 2, rate = 1000, rateDurationS = 5, koa = true, log = () => {} } = o;
+  const agent: AgentProcess = await spawnAgent();
+  const tmp = await mkdtemp(join(tmpdir(), 'podmeta-bench-http-'));
+  const servers: { stop(): Promise<void> }[] = [];
+  try {
+    const first = await httpGet(`${agent.base}/metadata`, { Metadata: 'true' });
+    if (first.status !== 200) throw new Error(`agent GET /metadata answered ${first.status}`);
+    const copy = ['content-type', 'cache-control', 'etag', 'vary'];
+    const headers: Record<string, string> = {};
+    for (const h of copy) if (typeof first.headers[h] === 'string') headers[h] = first.headers[h];
+    const specFile = join(tmp, 'spec.json');
+    await writeFile(specFile, JSON.stringify({ body: first.body.toString('base64'), headers }));
+
+    const bare = await spawnInline(BARE_SERVER, [specFile]);
+    servers.push(bare);
+    const bareUrl = `http://127.0.0.1:${(bare.ready as { port: number }).port}/metadata`;
+    const check = await httpGet(bareUrl);
+    if (!check.body.equals(first.body)) throw new Error('bare server does not return the same bytes');
+    let koaUrl: string | undefined;
+    if (koa) {
+      const k = await spawnInline(KOA_SERVER, [specFile]);
+      servers.push(k);
+      koaUrl = `http://127.0.0.1:${(k.ready as { port: number }).port}/metadata`;
+    }
+    const agentUrl = `${agent.base}/metadata`;
+    const hdr = { Metadata: 'true' };
+
+    const targets: [string, string][] = [
+      ['agent', agentUrl],
+      ['bare', bareUrl],
+      ...(koaUrl ? ([['koa', koaUrl]] as [string, string][]) : []),
+    ];
+    for (const [name, url] of targets) {
+      log(`  http: warm-up ${name} (${warmupS} s)`);
+      await autocannon({ url, headers: hdr, connections, durationS: warmupS });
+    }
+    const results: Record<string, CannonResult[]> = { agent: [], bare: [], koa: [] };
+    for (let r = 0; r < rounds; r++) {
+      // alternate the order so slow drift of the shared machine hits both sides
+      const order = r % 2 === 0 ? targets : [...targets].reverse();
+      for (const [name, url] of order) {
+        const res = await autocannon({ url, headers: hdr, connections, durationS });
+        log(`  http: round ${r + 1} ${name}: ${round(res.rps, 0)} req/s, p50 ${res.p50} ms, p99 ${res.p99} ms`);
+        results[name]!.push(res);
+      }
+    }
+    const fixedAgent = await autocannon({ url: agentUrl, headers: hdr, connections: 8, durationS: rateDurationS, rate });
+    const fixedBare = await autocannon({ url: bareUrl, headers: hdr, connections: 8, durationS: rateDurationS, rate });
+    log(`  http: fixed ${rate} req/s: agent p50 ${fixedAgent.p50} p99 ${fixedAgent.p99} ms; bare p50 ${fixedBare.p50} p99 ${fixedBare.p99} ms`);
+    const a = mean(results.agent!);
+    const b = mean(results.bare!);
+    const out: HttpBenchResult = {
+      bodyBytes: first.body.length,
+      connections,
+      durationS,
+      rounds,
+      agent: a,
+      bare: b,
+      ratio: round(a.rps / b.rps, 3),
+      fixedRate: { rate, agent: fixedAgent, bare: fixedBare },
+    };
+    if (results.koa!.length > 0) {
+      out.koa = mean(results.koa!);
+      out.koaRatio = round(out.koa.rps / b.rps, 3);
+    }
+    return out;
+  } finally {
+    for (const s of servers) await s.stop();
+    await agent.stop();
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const r = await runHttpBench({ log: console.log });
+  console.log(JSON.stringify(r, null, 2));
+}
