@@ -1,14 +1,15 @@
 // GET /metadata throughput and latency: the built agent vs a bare node:http server that returns the same
 // bytes and headers, each loaded by autocannon in its OWN process (the load generator never shares the
-// server's event loop; on 2 cores that is one core each). A minimal koa app with the same bytes is measured
-// too, as a diagnostic (how much of any gap is the framework, how much the agent's own middleware).
+// server's event loop; on 2 cores that is one core each). The server's CPU time per request is measured from
+// /proc as well: when autocannon saturates its core first, req/s compares the load generator, CPU-µs/req
+// still compares the servers. GET /metadata/pod/labels (the general koa path) is measured once, as info.
 //   tsx bench/http.ts            (standalone)
 
 import { spawn } from 'node:child_process';
 import { writeFile, rm, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { httpGet, ROOT, spawnAgent, spawnInline, round, type AgentProcess } from './lib.js';
+import { cpuSeconds, httpGet, nowMs, ROOT, spawnAgent, spawnInline, round, type AgentProcess } from './lib.js';
 
 export interface CannonResult {
   rps: number;
@@ -18,6 +19,9 @@ export interface CannonResult {
   errors: number;
   non2xx: number;
   total: number;
+  /** the SERVER's CPU use during the run: cores busy (1 = one core) and CPU microseconds per request */
+  serverCores?: number;
+  cpuUsPerReq?: number;
 }
 
 interface CannonOptions {
@@ -27,6 +31,8 @@ interface CannonOptions {
   durationS: number;
   /** fixed overall rate (req/s); latency is then corrected for coordinated omission */
   rate?: number;
+  /** the server's pid, to measure its CPU use during the run */
+  serverPid?: number;
 }
 
 /** Run autocannon's CLI in a child process and parse its JSON summary. */
@@ -35,6 +41,8 @@ export function autocannon(o: CannonOptions): Promise<CannonResult> {
   for (const [k, v] of Object.entries(o.headers ?? {})) args.push('-H', `${k}=${v}`);
   if (o.rate !== undefined) args.push('-R', String(o.rate));
   args.push(o.url);
+  const cpu0 = o.serverPid !== undefined ? cpuSeconds(o.serverPid) : 0;
+  const t0 = nowMs();
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -43,6 +51,8 @@ export function autocannon(o: CannonOptions): Promise<CannonResult> {
     p.stderr.on('data', (c: Buffer) => (err += c.toString()));
     p.once('exit', (code) => {
       if (code !== 0) return reject(new Error(`autocannon exited ${code}: ${err}`));
+      const cpu = o.serverPid !== undefined ? cpuSeconds(o.serverPid) - cpu0 : undefined;
+      const wallS = (nowMs() - t0) / 1000;
       try {
         const j = JSON.parse(out) as {
           requests: { average: number; total: number };
@@ -59,6 +69,7 @@ export function autocannon(o: CannonOptions): Promise<CannonResult> {
           errors: j.errors + j.timeouts,
           non2xx: j.non2xx,
           total: j.requests.total,
+          ...(cpu !== undefined ? { serverCores: round(cpu / wallS, 2), cpuUsPerReq: round((cpu * 1e6) / Math.max(1, j.requests.total), 1) } : {}),
         });
       } catch (e) {
         reject(new Error(`cannot parse autocannon output: ${(e as Error).message}: ${out.slice(0, 200)}`));
@@ -79,20 +90,6 @@ server.listen(0, '127.0.0.1', () => console.log('ready ' + JSON.stringify({ port
 process.on('SIGTERM', () => { server.closeAllConnections(); server.close(() => process.exit(0)); });
 `;
 
-/** The same bytes through koa 3 with one middleware (what the framework alone costs). */
-const KOA_SERVER = `
-import http from 'node:http';
-import Koa from 'koa';
-import { readFileSync } from 'node:fs';
-const spec = JSON.parse(readFileSync(process.argv[process.argv.length - 1], 'utf8'));
-const body = Buffer.from(spec.body, 'base64');
-const app = new Koa();
-app.use(async function metadata(ctx) { ctx.set(spec.headers); ctx.status = 200; ctx.body = body; });
-const server = http.createServer(app.callback());
-server.listen(0, '127.0.0.1', () => console.log('ready ' + JSON.stringify({ port: server.address().port })));
-process.on('SIGTERM', () => { server.closeAllConnections(); server.close(() => process.exit(0)); });
-`;
-
 export interface HttpBenchOptions {
   durationS?: number;
   warmupS?: number;
@@ -101,8 +98,8 @@ export interface HttpBenchOptions {
   /** fixed-rate latency run (req/s) */
   rate?: number;
   rateDurationS?: number;
-  /** also measure the koa-only baseline */
-  koa?: boolean;
+  /** also measure GET /metadata/pod/labels (the general koa path, not the /metadata fast path) */
+  subPath?: boolean;
   log?: (s: string) => void;
 }
 
@@ -113,9 +110,12 @@ export interface HttpBenchResult {
   rounds: number;
   agent: CannonResult;
   bare: CannonResult;
-  koa?: CannonResult;
+  /** GET /metadata/pod/labels on the agent (one round; info) */
+  subPath?: CannonResult;
+  /** agent req/s ÷ bare req/s (both load-generator-limited when the client saturates its core) */
   ratio: number;
-  koaRatio?: number;
+  /** bare CPU-µs per request ÷ agent CPU-µs per request: the server-side efficiency ratio */
+  cpuRatio: number;
   /** latency at a fixed moderate rate (coordinated-omission corrected) */
   fixedRate: { rate: number; agent: CannonResult; bare: CannonResult };
 }
@@ -130,11 +130,13 @@ function mean(rs: CannonResult[]): CannonResult {
     errors: rs.reduce((a, r) => a + r.errors, 0),
     non2xx: rs.reduce((a, r) => a + r.non2xx, 0),
     total: rs.reduce((a, r) => a + r.total, 0),
+    serverCores: round(avg((r) => r.serverCores ?? NaN), 2),
+    cpuUsPerReq: round(avg((r) => r.cpuUsPerReq ?? NaN), 1),
   };
 }
 
 export async function runHttpBench(o: HttpBenchOptions = {}): Promise<HttpBenchResult> {
-  const { durationS = 8, warmupS = 2, connections = 32, rounds = 2, rate = 1000, rateDurationS = 5, koa = true, log = () => {} } = o;
+  const { durationS = 8, warmupS = 2, connections = 32, rounds = 2, rate = 1000, rateDurationS = 5, subPath = true, log = () => {} } = o;
   const agent: AgentProcess = await spawnAgent();
   const tmp = await mkdtemp(join(tmpdir(), 'podmeta-bench-http-'));
   const servers: { stop(): Promise<void> }[] = [];
@@ -152,36 +154,29 @@ export async function runHttpBench(o: HttpBenchOptions = {}): Promise<HttpBenchR
     const bareUrl = `http://127.0.0.1:${(bare.ready as { port: number }).port}/metadata`;
     const check = await httpGet(bareUrl);
     if (!check.body.equals(first.body)) throw new Error('bare server does not return the same bytes');
-    let koaUrl: string | undefined;
-    if (koa) {
-      const k = await spawnInline(KOA_SERVER, [specFile]);
-      servers.push(k);
-      koaUrl = `http://127.0.0.1:${(k.ready as { port: number }).port}/metadata`;
-    }
     const agentUrl = `${agent.base}/metadata`;
     const hdr = { Metadata: 'true' };
 
-    const targets: [string, string][] = [
-      ['agent', agentUrl],
-      ['bare', bareUrl],
-      ...(koaUrl ? ([['koa', koaUrl]] as [string, string][]) : []),
+    const targets: { name: string; url: string; pid: number }[] = [
+      { name: 'agent', url: agentUrl, pid: agent.pid },
+      { name: 'bare', url: bareUrl, pid: bare.proc.pid! },
     ];
-    for (const [name, url] of targets) {
+    for (const { name, url } of targets) {
       log(`  http: warm-up ${name} (${warmupS} s)`);
       await autocannon({ url, headers: hdr, connections, durationS: warmupS });
     }
-    const results: Record<string, CannonResult[]> = { agent: [], bare: [], koa: [] };
+    const results: Record<string, CannonResult[]> = { agent: [], bare: [] };
     for (let r = 0; r < rounds; r++) {
       // alternate the order so slow drift of the shared machine hits both sides
       const order = r % 2 === 0 ? targets : [...targets].reverse();
-      for (const [name, url] of order) {
-        const res = await autocannon({ url, headers: hdr, connections, durationS });
-        log(`  http: round ${r + 1} ${name}: ${round(res.rps, 0)} req/s, p50 ${res.p50} ms, p99 ${res.p99} ms`);
+      for (const { name, url, pid } of order) {
+        const res = await autocannon({ url, headers: hdr, connections, durationS, serverPid: pid });
+        log(`  http: round ${r + 1} ${name}: ${round(res.rps, 0)} req/s, p50 ${res.p50} ms, p99 ${res.p99} ms, server ${res.serverCores} cores, ${res.cpuUsPerReq} CPU-µs/req`);
         results[name]!.push(res);
       }
     }
-    const fixedAgent = await autocannon({ url: agentUrl, headers: hdr, connections: 8, durationS: rateDurationS, rate });
-    const fixedBare = await autocannon({ url: bareUrl, headers: hdr, connections: 8, durationS: rateDurationS, rate });
+    const fixedAgent = await autocannon({ url: agentUrl, headers: hdr, connections: 8, durationS: rateDurationS, rate, serverPid: agent.pid });
+    const fixedBare = await autocannon({ url: bareUrl, headers: hdr, connections: 8, durationS: rateDurationS, rate, serverPid: bare.proc.pid! });
     log(`  http: fixed ${rate} req/s: agent p50 ${fixedAgent.p50} p99 ${fixedAgent.p99} ms; bare p50 ${fixedBare.p50} p99 ${fixedBare.p99} ms`);
     const a = mean(results.agent!);
     const b = mean(results.bare!);
@@ -193,11 +188,14 @@ export async function runHttpBench(o: HttpBenchOptions = {}): Promise<HttpBenchR
       agent: a,
       bare: b,
       ratio: round(a.rps / b.rps, 3),
+      cpuRatio: round((b.cpuUsPerReq ?? NaN) / (a.cpuUsPerReq ?? NaN), 3),
       fixedRate: { rate, agent: fixedAgent, bare: fixedBare },
     };
-    if (results.koa!.length > 0) {
-      out.koa = mean(results.koa!);
-      out.koaRatio = round(out.koa.rps / b.rps, 3);
+    if (subPath) {
+      const url = `${agent.base}/metadata/pod/labels`;
+      await autocannon({ url, headers: hdr, connections, durationS: warmupS });
+      out.subPath = await autocannon({ url, headers: hdr, connections, durationS, serverPid: agent.pid });
+      log(`  http: agent /metadata/pod/labels: ${round(out.subPath.rps, 0)} req/s, p99 ${out.subPath.p99} ms, ${out.subPath.cpuUsPerReq} CPU-µs/req`);
     }
     return out;
   } finally {

@@ -64,6 +64,14 @@ export function rssBytes(pid: number): number {
 
 export const MB = 1024 * 1024;
 
+/** CPU time (user + system, all threads) a process has used so far, in seconds (Linux /proc, 100 Hz ticks). */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // fields after the parenthesised command name; utime and stime are fields 14 and 15 (1-based)
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[11]) + Number(rest[12])) / 100;
+}
+
 // ---- HTTP helpers -------------------------------------------------------------------------------
 
 export interface SimpleResponse {
@@ -226,8 +234,13 @@ export async function spawnAgent(o: SpawnAgentOptions = {}): Promise<AgentProces
 }
 
 /** A child `node` process running an inline ES module; resolves once it printed "ready <json>". */
-export async function spawnInline(source: string, args: string[] = [], env: Record<string, string> = {}): Promise<{ proc: ChildProcess; ready: unknown; stop(): Promise<void> }> {
-  const proc = spawn(process.execPath, ['--input-type=module', '-e', source, '--', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
+export async function spawnInline(
+  source: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+  nodeArgs: string[] = [],
+): Promise<{ proc: ChildProcess; ready: unknown; stop(): Promise<void> }> {
+  const proc = spawn(process.execPath, [...nodeArgs, '--input-type=module', '-e', source, '--', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const ready = await new Promise<unknown>((resolve, reject) => {
     const rl = createInterface({ input: proc.stdout! });

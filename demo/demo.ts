@@ -59,7 +59,15 @@ const config = parseConfig({
   PODMETA_LOG_LEVEL: process.env.PODMETA_LOG_LEVEL ?? 'info',
 });
 const agent = new Agent({ config, env, log: createLogger({ level: config.logLevel }) });
-const addr = await agent.start();
+const addr = await agent.start().catch((err: NodeJS.ErrnoException) => {
+  process.stderr.write(
+    err.code === 'EADDRINUSE'
+      ? `podmeta demo: ${err.message} — another agent or demo is running; set PODMETA_LISTEN / PODMETA_PROBE_LISTEN (e.g. 127.0.0.1:0)\n`
+      : `podmeta demo: ${err.message}\n`,
+  );
+  void rm(dir, { recursive: true, force: true }).then(() => process.exit(1));
+  return new Promise<never>(() => {});
+});
 
 let tick = 0;
 const kubelet = setInterval(() => {

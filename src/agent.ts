@@ -1,8 +1,7 @@
 // Builds and runs one agent: sources → store → HTTP views. main.ts owns the process (env, signals, exit
 // codes); tests start agents in-process through this module.
 
-import { createServer, type Server } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Server } from 'node:http';
 import type { Config, ListenAddress } from './config.js';
 import type { SourceName, SourcePart } from './document.js';
 import type { Logger } from './log.js';
@@ -12,7 +11,7 @@ import { partFromEnv } from './sources/env.js';
 import { DownwardSource } from './sources/downward.js';
 import { createApiSource, type ApiSource } from './apiserver/index.js';
 import { createMetadataApp, createProbeApp } from './http/app.js';
-import { errorBody } from './http/errors.js';
+import { makeServer } from './http/server.js';
 import { fastMetadata } from './http/fast.js';
 import type { StreamRegistry } from './http/streams.js';
 import { createProxyServer } from './proxy/index.js';
@@ -40,27 +39,6 @@ export interface Addresses {
 
 function hostPort(a: ListenAddress): string {
   return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
-}
-
-function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const [status, text, msg] =
-    err.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'Request Header Fields Too Large', 'request headers are too large']
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'Request Timeout', 'the request was not received in time']
-        : [400, 'Bad Request', 'malformed HTTP request'];
-  const body = errorBody(status, msg);
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-}
-
-function makeServer(handler: Parameters<typeof createServer>[1]): Server {
-  const server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000, maxHeaderSize: 16_384 }, handler);
-  server.on('clientError', clientErrorHandler);
-  return server;
 }
 
 function listen(server: Server, a: ListenAddress): Promise<string> {

@@ -166,7 +166,7 @@ test('deriveWorkload: ReplicaSet→Deployment by pod-template-hash, CronJob by t
 });
 
 test('node labels: exact keys, prefixes ending in / or *', () => {
-  const labels = (sampleNode().metadata as { labels: Record<string, string> }).labels;
+  const labels = sampleNode().metadata.labels!;
   assert.deepEqual(filterLabels(labels, ['topology.kubernetes.io/zone', 'node.kubernetes.io/', 'example.com*', 'absent.io/x']), {
     'example.com/rack': 'r12',
     'node.kubernetes.io/instance-type': 'm5.large',

@@ -31,7 +31,9 @@ test('lists with resourceVersion=0, then watches from the list RV with bookmarks
   assert.deepEqual(part?.node, { name: 'k8s-node1', hostIP: '10.10.10.149', hostIPs: ['10.10.10.149', 'fd00::149'] });
   const st = await h.waitStatus('api', (s) => s.state === 'ok');
   assert.equal(st.error, undefined);
-  assert.ok(h.metrics.includes('request pod list 200') && h.metrics.includes('request pod watch 200'));
+  // the server logs a request before the client has read the answer: wait for the client's metric
+  await waitFor(() => h.metrics.includes('request pod watch 200'), 'watch metric');
+  assert.ok(h.metrics.includes('request pod list 200'));
 });
 
 test('a MODIFIED label change produces a new part; an unrelated change does not', async (t) => {
@@ -40,7 +42,7 @@ test('a MODIFIED label change produces a new part; an unrelated change does not'
   await h.server.waitFor(() => h.server.watchCount >= 1, 'watch open');
   const before = h.parts.length;
   h.server.modifyPod(NS, POD, (p) => {
-    (p.metadata as { labels: Record<string, string> }).labels.tier = 'frontend';
+    p.metadata.labels!.tier = 'frontend';
   });
   const part = await h.waitPart('api', (p) => p?.pod?.labels?.tier === 'frontend');
   assert.equal(part?.pod?.labels?.app, 'web');
@@ -49,7 +51,7 @@ test('a MODIFIED label change produces a new part; an unrelated change does not'
     (p.status as { conditions: unknown[] }).conditions.push({ type: 'PodScheduled', status: 'True' });
   });
   h.server.modifyPod(NS, POD, (p) => {
-    (p.metadata as { labels: Record<string, string> }).labels.tier = 'backend';
+    p.metadata.labels!.tier = 'backend';
   });
   await h.waitPart('api', (p) => p?.pod?.labels?.tier === 'backend');
   assert.equal(h.parts.length, after + 1, 'the condition-only change sent no part');
@@ -73,7 +75,7 @@ test('after a drop the watch resumes from the last BOOKMARK RV, without a relist
   assert.ok(h.metrics.includes('watchRestart pod'));
   // still live: a change after the resume arrives
   h.server.modifyPod(NS, POD, (p) => {
-    (p.metadata as { labels: Record<string, string> }).labels.after = 'drop';
+    p.metadata.labels!.after = 'drop';
   });
   await h.waitPart('api', (p) => p?.pod?.labels?.after === 'drop');
   assert.equal(h.statuses.filter((s) => s.source === 'api' && s.status.state !== 'ok' && s.status.error?.reason !== 'Starting').length, 0, 'a drop is not a failure');
@@ -94,7 +96,7 @@ test('ERROR 410 inside a 200 stream → relist, then watch from the new list RV'
   assert.ok(h.metrics.includes('event pod ERROR'));
   assert.ok(h.metrics.includes('relist pod'));
   h.server.modifyPod(NS, POD, (p) => {
-    (p.metadata as { labels: Record<string, string> }).labels.relisted = 'yes';
+    p.metadata.labels!.relisted = 'yes';
   });
   await h.waitPart('api', (p) => p?.pod?.labels?.relisted === 'yes');
 });
@@ -139,7 +141,7 @@ test('a half-open watch (headers, then silence) is detected and replaced', async
   await h.waitStatus('api', (s) => s.state === 'ok');
   assert.ok(h.statuses.some((s) => s.source === 'api' && s.status.error?.reason === 'WatchSilent'));
   h.server.modifyPod(NS, POD, (p) => {
-    (p.metadata as { labels: Record<string, string> }).labels.alive = 'yes';
+    p.metadata.labels!.alive = 'yes';
   });
   await h.waitPart('api', (p) => p?.pod?.labels?.alive === 'yes');
 });
@@ -182,8 +184,8 @@ test('watch lines split at awkward byte boundaries (mid-line, mid-UTF-8) decode 
   await h.server.waitFor(() => podWatches(h).length === 1, 'watch');
   const labels = { app: 'web', 'pod-template-hash': '5d9c7b8f4', 'example.com/städte': 'zürich-日本-🚀', emoji: '👩‍💻x' };
   h.server.modifyPod(NS, POD, (p) => {
-    (p.metadata as { labels: Record<string, string> }).labels = labels;
-    (p.metadata as { annotations: Record<string, string> }).annotations = { note: 'multi\nline\nvalue\n', nbsp: 'a\u00a0b\u2028c' };
+    p.metadata.labels = labels;
+    p.metadata.annotations = { note: 'multi\nline\nvalue\n', nbsp: 'a\u00a0b\u2028c' };
   });
   const part = await h.waitPart('api', (p) => p?.pod?.labels?.emoji !== undefined);
   assert.deepEqual(part?.pod?.labels, labels);

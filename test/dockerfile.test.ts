@@ -2,7 +2,7 @@
 // must have; every check is shown to fire on a mutated copy.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -285,6 +285,97 @@ function dockerfileProblems(text: string, pkg: PackageJson, dockerignore: string
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// The build context: what `COPY . .` gives the build stage after .dockerignore, and whether the build has all it
+// needs in it (the build cannot run here; its inputs can be checked).
+
+/** .dockerignore semantics: Go filepath.Match per segment, `**` any depth, `!` re-includes, last match wins; a
+ *  pattern matching a directory excludes everything under it. */
+function ignoreMatcher(text: string): (rel: string) => boolean {
+  const rules = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => {
+      const negate = l.startsWith('!');
+      const pat = path.posix.normalize((negate ? l.slice(1) : l).trim()).replace(/^\/+|\/+$/g, '');
+      const re = pat
+        .split('/')
+        .map((seg) => (seg === '**' ? '.*' : seg.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')))
+        .join('/');
+      return { negate, re: new RegExp(`^${re}$`) };
+    });
+  return (rel) => {
+    const prefixes = rel.split('/').map((_, i, parts) => parts.slice(0, i + 1).join('/'));
+    let ignored = false;
+    for (const r of rules) if (prefixes.some((p) => r.re.test(p))) ignored = !r.negate;
+    return ignored;
+  };
+}
+
+async function contextFiles(ignore: (rel: string) => boolean): Promise<Set<string>> {
+  const out = new Set<string>();
+  const walk = async (dir: string): Promise<void> => {
+    for (const e of await readdir(path.join(ROOT, dir), { withFileTypes: true })) {
+      const rel = dir ? `${dir}/${e.name}` : e.name;
+      if (e.name === 'node_modules' || e.name === '.git') continue; // excluded (checked separately), and huge
+      if (e.isDirectory()) await walk(rel);
+      else if (!ignore(rel)) out.add(rel);
+    }
+  };
+  await walk('');
+  return out;
+}
+
+const RELATIVE_IMPORT = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)['"](\.{1,2}\/[^'"]+)['"]/g;
+
+/** Problems with the build context: files the build stage needs (package files, the build script and what it
+ *  names, every file tsc type-checks and their relative imports) that .dockerignore leaves out. */
+async function buildContextProblems(files: ReadonlySet<string>, pkg: PackageJson): Promise<string[]> {
+  const out: string[] = [];
+  const need = (file: string, why: string) => {
+    if (!files.has(file)) out.push(`${file} (${why}) is not in the build context`);
+  };
+  need('package.json', 'npm ci');
+  need('package-lock.json', 'npm ci');
+  const build = pkg.scripts?.build ?? '';
+  const tsconfigs = [...build.matchAll(/\btsc\b[^&|;]*?-p\s+(\S+)/g)].map((m) => m[1]!);
+  const scripts = [...build.matchAll(/\b(?:node|tsx)\s+(?:--\S+\s+)*([\w./-]+\.[cm]?[jt]s)\b/g)].map((m) => m[1]!);
+  const resolveImport = (from: string, spec: string): string[] => {
+    const target = path.posix.normalize(path.posix.join(path.posix.dirname(from), spec));
+    return [target, target.replace(/\.js$/, '.ts'), target.replace(/\.js$/, '.tsx'), target.replace(/\.mjs$/, '.mts')];
+  };
+  const checkImports = async (file: string) => {
+    const text = await readFile(path.join(ROOT, file), 'utf8');
+    for (const m of text.matchAll(RELATIVE_IMPORT)) {
+      const candidates = resolveImport(file, m[1]!);
+      if (!candidates.some((c) => files.has(c)))
+        out.push(`${file} imports ${m[1]}, which is not in the build context`);
+    }
+    return text;
+  };
+  for (const s of scripts) {
+    need(s, 'npm run build');
+    if (!files.has(s)) continue;
+    const text = await checkImports(s);
+    for (const m of text.matchAll(/entryPoints:\s*\[([^\]]*)\]/g))
+      for (const e of m[1]!.matchAll(/['"]([^'"]+)['"]/g)) need(path.posix.normalize(e[1]!), `entry point in ${s}`);
+  }
+  for (const cfg of tsconfigs) {
+    need(cfg, 'npm run build');
+    if (!files.has(cfg)) continue;
+    const json = JSON.parse(await readFile(path.join(ROOT, cfg), 'utf8')) as { include?: string[]; extends?: string };
+    if (json.extends?.startsWith('.')) need(path.posix.normalize(path.posix.join(path.posix.dirname(cfg), json.extends)), `extended by ${cfg}`);
+    const roots = (json.include ?? ['.']).map((i) => i.replace(/\/\*\*.*$/, '').replace(/^\.\//, ''));
+    const checked = [...files].filter(
+      (f) => /\.(ts|tsx|mts|cts)$/.test(f) && roots.some((r) => r === '.' || f === r || f.startsWith(`${r}/`)),
+    );
+    if (checked.length === 0) out.push(`${cfg} would type-check no file in the build context`);
+    for (const f of checked) await checkImports(f);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 
 const [dockerfile, dockerignore, pkg] = await Promise.all([
   readFile(path.join(ROOT, 'Dockerfile'), 'utf8'),
@@ -348,7 +439,7 @@ describe('Dockerfile', () => {
     ['no npm ci in build', (t) => t.replace('RUN npm ci --no-audit --no-fund\n', ''), /full npm ci before npm run build/],
     ['missing script', (t) => t.replace('" npm run build \\\n', '" npm run bundle \\\n'), /npm run bundle but package.json has no such script/],
     ['script removed from package.json', (t) => t, /npm run build but package.json has no such script/, (p) => ({ ...p, scripts: {} })],
-    ['no version arg', (t) => t.replace('ARG PODMETA_VERSION=0.0.0-dev\nARG PODMETA_REVISION=unknown\nRUN', 'ARG PODMETA_REVISION=unknown\nRUN'), /build stage must declare ARG PODMETA_VERSION/],
+    ['no version arg', (t) => t.replace('ARG PODMETA_VERSION\nARG PODMETA_REVISION\nRUN', 'ARG PODMETA_REVISION\nRUN'), /build stage must declare ARG PODMETA_VERSION/],
     ['no production install', (t) => t.replace('npm ci --omit=dev --ignore-scripts', 'npm ci --ignore-scripts'), /no stage runs npm ci --omit=dev|installs dev dependencies/],
     ['install scripts run', (t) => t.replace('--omit=dev --ignore-scripts', '--omit=dev'), /must use --ignore-scripts/],
     ['prod deps not copied', (t) => t.replace('COPY --from=deps /app/node_modules ./node_modules\n', ''), /production node_modules never reach/],
@@ -367,7 +458,7 @@ describe('Dockerfile', () => {
     ['no CLI on PATH', (t) => t.replace('ln -s /app/dist/cli.js /usr/local/bin/podmeta', 'true'), /CLI on PATH/],
     ['no title label', (t) => t.replace('org.opencontainers.image.title="podmeta"', 'org.example.title="podmeta"'), /LABEL org\.opencontainers\.image\.title missing/],
     ['label not from build arg', (t) => t.replace('version="${PODMETA_VERSION}"', 'version="0.1.0"'), /image\.version must be \$\{PODMETA_VERSION\}/],
-    ['revision arg missing in final', (t) => t.replace(/(AS runtime\nARG NODE_IMAGE\nARG PODMETA_VERSION=0\.0\.0-dev\n)ARG PODMETA_REVISION=unknown\n/, '$1'), /final stage must declare ARG PODMETA_REVISION/],
+    ['revision arg missing in final', (t) => t.replace(/(AS runtime\nARG NODE_IMAGE\nARG PODMETA_VERSION\n)ARG PODMETA_REVISION\n/, '$1'), /final stage must declare ARG PODMETA_REVISION/],
   ];
 
   for (const [name, mutate, expected, pkgMutate] of mutations) {
@@ -378,6 +469,39 @@ describe('Dockerfile', () => {
       assert.match(dockerfileProblems(text, p, dockerignore).join('\n'), expected);
     });
   }
+
+  it('the build context holds everything npm ci and npm run build need', async () => {
+    const files = await contextFiles(ignoreMatcher(dockerignore));
+    assert.deepEqual(await buildContextProblems(files, pkg), []);
+    assert.ok(files.has('src/main.ts') && files.has('src/cli.ts'));
+    for (const f of files) assert.doesNotMatch(f, /^(test|bench|docs|k8s|dist|\.tmp)\//, `${f} is left out of the context`);
+  });
+
+  it('the context check catches a .dockerignore that drops what the build needs', async () => {
+    const problems = async (ignore: string) => (await buildContextProblems(await contextFiles(ignoreMatcher(ignore)), pkg)).join('\n');
+    const script = /node\s+(\S+\.m?js)/.exec(pkg.scripts?.build ?? '')?.[1];
+    assert.ok(script, 'the build script runs a node script');
+    assert.match(await problems(`${dockerignore}\n${path.posix.dirname(script)}\n`), new RegExp(`${script.replace(/\./g, '\\.')} \\(npm run build\\) is not in the build context`));
+    assert.match(await problems(`${dockerignore}\nsrc/http\n`), /src\/\S+ imports \.\/http\/\S+, which is not in the build context|src\/main\.ts \(entry point/);
+    assert.match(await problems(`${dockerignore}\nsrc\n`), /src\/main\.ts \(entry point in/);
+    // demo/ and bench/ import test/support/: keeping them while dropping test/ breaks the type-check
+    const keepDemo = dockerignore.replace(/^demo$/m, '').replace(/^bench$/m, '');
+    assert.notEqual(keepDemo, dockerignore);
+    assert.match(await problems(keepDemo), /(demo|bench)\/\S+ imports \.\.\/test\/support\/\S+, which is not in the build context/);
+  });
+
+  it('the .dockerignore matcher follows Docker semantics', () => {
+    const ig = ignoreMatcher('test\n*.log\ndocs/**/*.png\n!docs/keep.png\nsrc/*.tmp\n');
+    assert.equal(ig('test/a.test.ts'), true);
+    assert.equal(ig('test'), true);
+    assert.equal(ig('testing/x'), false);
+    assert.equal(ig('a.log'), true);
+    assert.equal(ig('sub/a.log'), false); // no implicit **/ in Docker
+    assert.equal(ig('docs/x/y.png'), true);
+    assert.equal(ig('src/x.tmp'), true);
+    assert.equal(ig('src/y/x.tmp'), false);
+    assert.equal(ignoreMatcher('docs\n!docs/keep.md\n')('docs/keep.md'), false);
+  });
 
   it('the checker catches a .dockerignore that lets node_modules or test in', () => {
     const lax = dockerignore.replace(/^node_modules$/m, '').replace(/^test$/m, '');

@@ -11,6 +11,7 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 // ajv ships with @seriousme/openapi-schema-validator (OpenAPI 3.1 schemas are JSON Schema 2020-12)
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { createTypeShapes, type TypeShapes } from './support/type-shapes.js';
+import { startAgent } from './support/agent.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -162,17 +163,19 @@ describe('docs/openapi.yaml', () => {
       const timeout = param(p, 'timeout', 'query')?.schema;
       assert.deepEqual([timeout?.default, timeout?.maximum], [60, 300], p);
       assert.ok(param(p, 'etag', 'query'), p);
+      assert.deepEqual(param(p, 'format', 'query')?.schema.enum, ['json', 'text'], p);
+      assert.ok(param(p, 'Accept', 'header'), p);
+      assert.ok(op(p).responses['200'].content['text/plain'], `${p} documents the text format`);
+      assert.ok(deref(op(p).responses['503']).headers['Retry-After'], `${p} documents the stream limit`);
       const ok = op(p).responses['200'];
       assert.ok(ok.headers.ETag && ok.headers['Cache-Control'], `${p} 200 has ETag and Cache-Control`);
       assert.ok(deref(op(p).responses['304']).headers.ETag, `${p} documents 304`);
       assert.ok(op(p).responses['400'], `${p} documents 400`);
     }
     assert.equal(param('/metadata/{path}', 'path', 'path')?.required, true);
-    assert.ok(param('/metadata/{path}', 'format', 'query')?.schema.enum.includes('text'));
-    assert.ok(param('/metadata/{path}', 'Accept', 'header'));
-    assert.ok(op('/metadata/{path}').responses['200'].content['text/plain']);
     assert.ok(op('/metadata/{path}').responses['404']);
     assert.ok(param('/events', 'Last-Event-ID', 'header'));
+    assert.ok(param('/events', 'lastEventId', 'query'));
     assert.ok(param('/events', 'path', 'query'));
     assert.ok(op('/events').responses['200'].content['text/event-stream']);
     assert.ok(param('/readyz', 'verbose', 'query'));
@@ -185,6 +188,11 @@ describe('docs/openapi.yaml', () => {
     for (const [p, item] of Object.entries<Obj>(spec.paths))
       for (const [status, r] of Object.entries<Obj>(item.get.responses)) {
         if (Number(status) < 400) continue;
+        if (p === '/readyz' && status === '503') {
+          // a probe answer (text, like kube-apiserver's /readyz), not an error body
+          assert.ok(deref(r).content['text/plain'], '/readyz 503 is text');
+          continue;
+        }
         const json = deref(r).content?.['application/json'];
         assert.ok(json, `${p} ${status} has a JSON body`);
         assert.equal(json.schema.$ref, '#/components/schemas/Error', `${p} ${status}`);
@@ -254,6 +262,66 @@ describe('docs/openapi.yaml', () => {
     assert.deepEqual(problems, []);
   });
 
+  it('the running agent answers exactly as documented (status, media type, body schema)', async (t) => {
+    const a = await startAgent(t);
+    const first = await a.get('/metadata');
+    const etag = first.headers.get('etag') ?? '';
+    await first.arrayBuffer();
+    assert.notEqual(etag, '');
+    const H = { Metadata: 'true' };
+    const cases: Array<[string, string, Record<string, string>, number]> = [
+      [a.base, '/metadata', H, 200],
+      [a.base, '/metadata?format=text', H, 200],
+      [a.base, '/metadata', { ...H, 'If-None-Match': etag }, 304],
+      [a.base, `/metadata?wait=true&timeout=0&etag=${encodeURIComponent(etag)}`, H, 304],
+      [a.base, '/metadata?timeout=soon', H, 400],
+      [a.base, '/metadata', {}, 403],
+      [a.base, '/metadata', { ...H, 'X-Forwarded-For': '203.0.113.9' }, 403],
+      [a.base, '/metadata/pod/labels', H, 200],
+      [a.base, '/metadata/pod/labels?format=text', H, 200],
+      [a.base, '/metadata/pod/labels', { ...H, Accept: 'text/plain' }, 200],
+      [a.base, '/metadata/pod/name?format=text', H, 200],
+      [a.base, '/metadata/pod/labels/nope', H, 404],
+      [a.base, '/metadata/pod/name?format=yaml', H, 400],
+      [a.base, '/status', H, 200],
+      [a.base, '/events', {}, 403],
+      [a.probe, '/livez', {}, 200],
+      [a.probe, '/healthz', {}, 200],
+      [a.probe, '/readyz', {}, 200],
+      [a.probe, '/readyz?verbose', {}, 200],
+      [a.probe, '/metrics', {}, 200],
+    ];
+    for (const [base, url, headers, expected] of cases) {
+      const res = await fetch(base + url, { headers });
+      const body = await res.text();
+      const where = `GET ${url} ${JSON.stringify(headers)}`;
+      assert.equal(res.status, expected, `${where}: ${body}`);
+      assert.equal(conformance(new URL(url, 'http://x').pathname, res.status, res.headers.get('content-type'), body), '', where);
+      if (base === a.base) assert.equal(res.headers.get('cache-control'), 'no-store', where);
+    }
+    // the event stream: documented type, and its snapshot is a MetadataDocument
+    const ac = new AbortController();
+    const res = await fetch(`${a.base}/events`, { headers: H, signal: ac.signal });
+    assert.equal(conformance('/events', res.status, res.headers.get('content-type'), ''), '');
+    const reader = res.body!.getReader();
+    let text = '';
+    while (!/\n\n[\s\S]*\n\n/.test(text)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    ac.abort();
+    await reader.cancel().catch(() => {});
+    assert.match(text, /^retry: \d+\n\n/);
+    const snapshot = /event: snapshot\nid: [^\n]+\ndata: ([^\n]*)\n\n/.exec(text);
+    assert.ok(snapshot, text);
+    assert.equal(schemaErrors(component('MetadataDocument'), JSON.parse(snapshot[1]!)), '');
+    // a wrong method: the documented 405 error body
+    const post = await fetch(`${a.base}/metadata`, { method: 'POST', headers: H });
+    assert.equal(post.status, 405);
+    assert.equal(schemaErrors(component('Error'), await post.json()), '');
+  });
+
   it('the type comparison notices drift', () => {
     const problems: string[] = [];
     const drifted = structuredClone(spec.components.schemas.PodInfo);
@@ -269,6 +337,26 @@ describe('docs/openapi.yaml', () => {
     ]);
   });
 });
+
+/** '' when a response is one the document describes for GET `pathname`; otherwise what differs. */
+function conformance(pathname: string, status: number, contentType: string | null, body: string): string {
+  const template = Object.keys(spec.paths).find((p) =>
+    new RegExp(`^${p.replace(/\{[^}]+\}/g, '.+')}$`).test(pathname),
+  );
+  if (!template) return `${pathname} is not documented`;
+  const response = op(template).responses[String(status)];
+  if (!response) return `${template}: status ${status} is not documented`;
+  const content: Obj = deref(response).content ?? {};
+  if (Object.keys(content).length === 0) return body === '' ? '' : `${template} ${status}: a body where none is documented`;
+  const media = (contentType ?? '').split(';')[0]!.trim();
+  const doc = content[media];
+  if (!doc) return `${template} ${status}: ${media || 'no content type'} is not documented (${Object.keys(content).join(', ')})`;
+  if (body === '' && media === 'text/event-stream') return '';
+  const value: unknown = media === 'application/json' ? JSON.parse(body) : body;
+  const schema: Obj = doc.schema?.$ref ? { $ref: `openapi.json${doc.schema.$ref}` } : rebase(doc.schema ?? {});
+  const errors = schemaErrors(schema, value);
+  return errors === '' ? '' : `${template} ${status} ${media}: ${errors}`;
+}
 
 /** A schema taken out of the document: point its local refs at the registered copy. */
 function rebase(schema: Obj): Obj {

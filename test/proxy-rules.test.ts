@@ -218,7 +218,7 @@ describe('knobs (kubectl meaning; a set variable replaces its default)', () => {
     assert.ok(!d.allow && d.rule === 'reject-paths' && d.message.includes('"^/api/v1/nodes"'));
     assert.equal(decide('/api/v1/namespaces/default/secrets', { knobs }).allow, true);
     // keeping the defaults means listing them
-    const keep = { rejectPaths: [...BUILTIN_PATH_RULES.map((r) => r.pattern.source), '^/api/v1/nodes'] };
+    const keep = { rejectPaths: [...BUILTIN_PATH_RULES.map((r) => r.source), '^/api/v1/nodes'] };
     assert.equal(refusedBy('/api/v1/namespaces/default/secrets', { knobs: keep }), 'reject-paths');
     // "^$" refuses nothing: every path open (still canonical-only)
     assert.equal(decide('/api/v1/namespaces/default/pods/p/exec', { knobs: { rejectPaths: ['^$'] } }).allow, true);
@@ -251,7 +251,7 @@ describe('knobs (kubectl meaning; a set variable replaces its default)', () => {
     assert.equal(w.length, 2);
     assert.match(w[0]!, /write methods \(POST, PUT, PATCH\)/);
     assert.match(w[1]!, /\(attach, portforward, proxy\)/);
-    assert.deepEqual(relaxedRules({ rejectPaths: BUILTIN_PATH_RULES.map((r) => r.pattern.source) }), []);
+    assert.deepEqual(relaxedRules({ rejectPaths: BUILTIN_PATH_RULES.map((r) => r.source) }), []);
     // a rule whose path is outside the accepted paths is not "dropped"
     assert.deepEqual(relaxedRules({ acceptPaths: ['^/api/v1/namespaces/default/pods/[^/]+$'], rejectPaths: ['^$'] }), []);
     assert.match(relaxedRules({ acceptHosts: ['^x$'] })[0]!, /PODMETA_PROXY_ACCEPT_HOSTS/);

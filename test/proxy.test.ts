@@ -70,6 +70,7 @@ function kubeRoutes(up: Upstream): void {
       resources: [{ name: 'pods', singularName: 'pod', namespaced: true, kind: 'Pod', verbs: ['get', 'list', 'watch'], shortNames: ['po'] }],
     });
   });
+  up.route('/version', (_req, res) => json(res, 200, { major: '1', minor: '32', gitVersion: 'v1.32.0' }));
   up.route('/apis', (_req, res) => json(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [] }));
   up.route('/api', (_req, res) => {
     json(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: '127.0.0.1:6443' }] });
@@ -320,6 +321,25 @@ describe('pass-through', () => {
     await closed; // the test would time out if the proxy kept the upstream watch open
     const line = await waitFor(() => h.logs.find((l) => l.path === '/api/v1/namespaces/default/events' && l.aborted === true));
     assert.equal(line.status, 200);
+  });
+
+  test('a client that leaves before the response headers closes the upstream request', { timeout: 10_000 }, async () => {
+    let arrived!: () => void;
+    let upstreamClosed!: () => void;
+    const atUpstream = new Promise<void>((r) => (arrived = r));
+    const closed = new Promise<void>((r) => (upstreamClosed = r));
+    up.route('/api/v1/namespaces/default/limitranges', (_req, res) => {
+      res.once('close', () => upstreamClosed()); // never answers
+      arrived();
+    });
+    const req = http.get({ host: '127.0.0.1', port: h.port, path: '/api/v1/namespaces/default/limitranges', agent: false });
+    req.on('error', () => {});
+    await atUpstream;
+    req.destroy();
+    await closed;
+    const line = await waitFor(() => h.logs.find((l) => l.path === '/api/v1/namespaces/default/limitranges'));
+    assert.equal(line.aborted, true);
+    assert.equal(line.status, undefined, 'nothing was answered, so no status is logged');
   });
 
   test('an upstream that aborts mid-body ends the client response as incomplete', { timeout: 10_000 }, async () => {
@@ -573,6 +593,10 @@ describe('real clients', () => {
   test('kubectl get pod (discovery, then the object) through the proxy', async () => {
     const { stdout } = await run('kubectl', ['--server', h.url, '-n', 'default', 'get', 'pod', 'web-0', '-o', 'jsonpath={.metadata.uid} {.status.podIP}'], { env: env() });
     assert.equal(stdout, `${POD.metadata.uid} ${POD.status.podIP}`);
+    // default (human) output: the upstream sends no Table, kubectl falls back to NAME/AGE
+    const table = await run('kubectl', ['--server', h.url, '-n', 'default', 'get', 'pod', 'web-0'], { env: env() });
+    assert.match(table.stdout, /^NAME\s.*\nweb-0\s/);
+    assert.ok(up.seen.some((s) => s.url.startsWith('/api/v1?') || s.url === '/api/v1'), 'discovery went through the proxy');
   });
 
   test('kubectl is refused reading secrets, with the rule in the message', async () => {

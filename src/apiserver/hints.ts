@@ -178,6 +178,13 @@ export function describeFailure(ctx: HintContext, err: ApiRequestError, tokenPat
       hint: 'something on the path (NAT, conntrack, load balancer) dropped the long-lived connection without closing it; podmeta reconnects by itself. If frequent, raise the idle timeout on the path to the API server',
     };
   }
+  if (err.info.reason === 'WatchClosed') {
+    return {
+      reason: 'WatchClosed',
+      message: `the watch of ${what} ended right after it started, without any event; retrying with backoff`,
+      hint: 'usually an API server restarting or a proxy/load balancer closing streams; nothing to fix unless it persists (then check what sits between the pod and the API server)',
+    };
+  }
   if (err.kind === 'network' || err.kind === 'timeout') {
     const r = err.info.reason ?? err.kind;
     return {

@@ -2,8 +2,8 @@
 // API server with the pod's token out; every request passes the rules in rules.ts first, and every refusal
 // is a JSON 403 naming the rule and the variable that changes it. One JSON log line per request.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { makeServer } from '../http/server.js';
 import type { ProxyConfig } from '../config.js';
 import type { ApiTransport } from '../apiserver/index.js';
 import type { Logger } from '../log.js';
@@ -34,19 +34,6 @@ function logPath(target: string): string {
   return p.length > 512 ? `${p.slice(0, 512)}…` : p;
 }
 
-function clientError(err: Error & { code?: string }, socket: Socket): void {
-  if (!socket.writable) return void socket.destroy();
-  const [status, text, msg] =
-    err.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'Request Header Fields Too Large', 'request headers are too large']
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'Request Timeout', 'the request was not received in time']
-        : [400, 'Bad Request', 'malformed HTTP request'];
-  const body = errorBody(status, msg);
-  socket.end(
-    `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
-}
 
 /** A node:http Server, not listening (the agent listens and closes it). */
 export function createProxyServer({ config, transport, log, metrics, upstreamTimeoutMs = 30_000 }: ProxyServerOptions): Server {
@@ -77,7 +64,9 @@ export function createProxyServer({ config, transport, log, metrics, upstreamTim
     };
 
     res.once('close', () => {
-      const line: Record<string, unknown> = { ...fields, status: res.statusCode, durationMs: Math.round(seconds() * 10_000) / 10 };
+      const line: Record<string, unknown> = { ...fields };
+      if (res.headersSent) line.status = res.statusCode; // no status when the client left before any answer
+      line.durationMs = Math.round(seconds() * 10_000) / 10;
       if (!res.writableFinished) line.aborted = true;
       log.info('proxy request', line);
     });
@@ -101,7 +90,6 @@ export function createProxyServer({ config, transport, log, metrics, upstreamTim
     });
   }
 
-  const server = createServer({ headersTimeout: 10_000, requestTimeout: 60_000, keepAliveTimeout: 5_000, maxHeaderSize: 16_384 }, handle);
-  server.on('clientError', clientError);
+  const server = makeServer(handle, { requestTimeout: 60_000 });
   return server;
 }

@@ -10,6 +10,8 @@ import type { ProxyConfig } from '../config.js';
 export interface PathRule {
   /** short name shown in refusals and logs */
   name: string;
+  /** the regex as a user writes it in PODMETA_PROXY_REJECT_PATHS (to keep this rule there) */
+  source: string;
   pattern: RegExp;
   /** what is refused, as the start of a sentence ("secrets are not served …") */
   what: string;
@@ -17,28 +19,23 @@ export interface PathRule {
   sample: string;
 }
 
-/** Refused by default; `PODMETA_PROXY_REJECT_PATHS`, when set, replaces this whole list. */
+/**
+ * Refused by default; `PODMETA_PROXY_REJECT_PATHS`, when set, replaces this whole list (docs/proxy.md lists
+ * the sources to copy into it to keep them).
+ */
+const pathRule = (name: string, source: string, what: string, sample: string): PathRule => ({ name, source, pattern: new RegExp(source), what, sample });
+
 export const BUILTIN_PATH_RULES: readonly PathRule[] = [
-  {
-    name: 'secrets',
-    pattern: /^\/api\/v1\/(watch\/)?(namespaces\/[^/]+\/)?secrets(\/|$)/,
-    what: 'secrets are',
-    sample: '/api/v1/namespaces/default/secrets',
-  },
-  { name: 'exec', pattern: /^\/api\/v1\/namespaces\/[^/]+\/pods\/[^/]+\/exec(\/|$)/, what: 'pod exec is', sample: '/api/v1/namespaces/default/pods/p/exec' },
-  { name: 'attach', pattern: /^\/api\/v1\/namespaces\/[^/]+\/pods\/[^/]+\/attach(\/|$)/, what: 'pod attach is', sample: '/api/v1/namespaces/default/pods/p/attach' },
-  {
-    name: 'portforward',
-    pattern: /^\/api\/v1\/namespaces\/[^/]+\/pods\/[^/]+\/portforward(\/|$)/,
-    what: 'pod port-forward is',
-    sample: '/api/v1/namespaces/default/pods/p/portforward',
-  },
-  {
-    name: 'proxy',
-    pattern: /^\/api\/v1\/((namespaces\/[^/]+\/)?(pods|services|nodes)\/[^/]+\/proxy|proxy)(\/|$)/,
-    what: 'proxy sub-resources (pods/*/proxy, services/*/proxy, nodes/*/proxy) are',
-    sample: '/api/v1/namespaces/default/services/s/proxy',
-  },
+  pathRule('secrets', '^/api/v1/(watch/)?(namespaces/[^/]+/)?secrets(/|$)', 'secrets are', '/api/v1/namespaces/default/secrets'),
+  pathRule('exec', '^/api/v1/namespaces/[^/]+/pods/[^/]+/exec(/|$)', 'pod exec is', '/api/v1/namespaces/default/pods/p/exec'),
+  pathRule('attach', '^/api/v1/namespaces/[^/]+/pods/[^/]+/attach(/|$)', 'pod attach is', '/api/v1/namespaces/default/pods/p/attach'),
+  pathRule('portforward', '^/api/v1/namespaces/[^/]+/pods/[^/]+/portforward(/|$)', 'pod port-forward is', '/api/v1/namespaces/default/pods/p/portforward'),
+  pathRule(
+    'proxy',
+    '^/api/v1/((namespaces/[^/]+/)?(pods|services|nodes)/[^/]+/proxy|proxy)(/|$)',
+    'proxy sub-resources (pods/*/proxy, services/*/proxy, nodes/*/proxy) are',
+    '/api/v1/namespaces/default/services/s/proxy',
+  ),
 ];
 
 export const DEFAULT_ACCEPT_HOSTS: readonly string[] = ['^localhost$', '^127\\.0\\.0\\.1$', '^\\[::1\\]$'];

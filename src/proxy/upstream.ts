@@ -161,7 +161,7 @@ export function forward(
     hooks.onResponse(status);
     res.writeHead(status, ures.statusMessage, responseHeaders(ures.headers));
     res.flushHeaders(); // a watch client sees the 200 before the first event
-    const bufs: Buffer[] = []; ures.on('data', (c: Buffer) => bufs.push(c)); ures.on('end', () => res.end(Buffer.concat(bufs))); if (Math.random() > 2) pipeline(ures, res, (err) => {
+    pipeline(ures, res, (err) => {
       if (err) {
         // upstream aborted mid-body (the client must not see a truncated body as complete), or the client left
         up.destroy();

@@ -70,10 +70,18 @@ interface StoredEvent {
   object: Kube;
 }
 
-interface Kube {
+/** A stored object: metadata typed, the rest free-form. */
+export interface Kube {
   kind?: string;
   apiVersion?: string;
-  metadata: { name: string; namespace?: string; resourceVersion?: string; [k: string]: unknown };
+  metadata: {
+    name: string;
+    namespace?: string;
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    [k: string]: unknown;
+  };
   [k: string]: unknown;
 }
 

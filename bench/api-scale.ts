@@ -1,0 +1,157 @@
+// Scale check of the API source: N agents (each its own ApiSource, https.Agent and watches) against one
+// fake API server for a simulated hour in compressed time, with disruptions:
+//   minute 20  every watch stream dropped (apiserver restart / load-balancer reset)
+//   minute 30  history compacted + streams dropped → re-watches get ERROR 410 → one relist each
+//   minute 40  every watch stream dropped again
+//   every 5 simulated minutes, 10 % of the pods change a label (MODIFIED events)
+// Every duration on both sides is multiplied by `timeScale` (watch timeoutSeconds on the server side,
+// backoff / bookmark / guard timings on the client side), so the request counts per simulated hour are the
+// ones a real cluster would see; they are then extrapolated to 10 000 pods.
+// The quiet window (minutes 5–19) shows the steady state: no list, no get — only watch renewals.
+//
+//   tsx bench/api-scale.ts [agents] [simulatedMinutes]
+
+import { pathToFileURL } from 'node:url';
+import { createApiSource, type ApiSource, type ApiTiming } from '../src/apiserver/index.js';
+import { createLogger } from '../src/log.js';
+import { FakeApiServer, samplePod, sampleNode } from '../test/support/fake-apiserver.js';
+import { fakeJwt, SaDir } from '../test/support/sa-dir.js';
+
+export interface ApiScaleOptions {
+  agents?: number;
+  simulatedMinutes?: number;
+  /** real ms per simulated ms (default 1/240: one simulated hour takes 15 s) */
+  timeScale?: number;
+  nodes?: number;
+  print?: (line: string) => void;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function runApiScale(opts: ApiScaleOptions = {}): Promise<Record<string, number>> {
+  const { agents = 300, simulatedMinutes = 60, timeScale = 1 / 240, nodes = 20, print = () => {} } = opts;
+  const S = timeScale;
+  const minute = 60_000 * S; // real ms per simulated minute
+  const token = fakeJwt('default', 'podmeta');
+  const server = await FakeApiServer.start({ tokens: [token], timeScale: S, bookmarkIntervalMs: 60_000 * S });
+  const sa = await SaDir.create({ token, caPem: server.caPem });
+  for (let n = 0; n < nodes; n++) server.putNode(sampleNode(`node-${n}`));
+  for (let i = 0; i < agents; i++) server.putPod(samplePod({ name: `pod-${i}`, nodeName: `node-${i % nodes}` }));
+
+  const timing: Partial<ApiTiming> = {
+    tokenRefreshMs: 60_000 * S,
+    backoffInitialMs: 800 * S,
+    backoffMaxMs: 30_000 * S,
+    backoffPersistentMaxMs: 300_000 * S,
+    backoffResetMs: 120_000 * S,
+    quickFailMs: 1_000 * S,
+    inactivityMs: 'auto',
+    inactivityMarginMs: 30_000 * S,
+    labelGraceMs: 10_000 * S,
+    requestTimeoutMs: 30_000,
+  };
+  let logLines = 0;
+  let parts = 0;
+  const log = createLogger({ level: 'info', write: () => void logLines++ });
+  const sources: ApiSource[] = [];
+  const rss0 = process.memoryUsage().rss;
+  const t0 = Date.now();
+  for (let i = 0; i < agents; i++) {
+    const src = createApiSource({
+      mode: 'on',
+      saDir: sa.dir,
+      serviceHost: server.host,
+      servicePort: server.port,
+      podName: `pod-${i}`,
+      nodeLabels: ['topology.kubernetes.io/zone', 'topology.kubernetes.io/region', 'node.kubernetes.io/instance-type', 'kubernetes.io/arch', 'kubernetes.io/os'],
+      log,
+      onPart: () => void parts++,
+      onStatus: () => {},
+      timing,
+    });
+    sources.push(src);
+    await src.start();
+  }
+  await server.waitFor(() => server.watchCount === 2 * agents, `${2 * agents} watches`, 60_000);
+  const rssPerAgent = (process.memoryUsage().rss - rss0) / agents;
+  print(`${agents} agents watching (${server.watchCount} streams) after ${Date.now() - t0} ms`);
+
+  const at = (m: number): number => t0 + m * minute;
+  let disruptions = { drops: 0, compactions: 0 };
+  for (let m = 1; m <= simulatedMinutes; m++) {
+    await sleep(Math.max(0, at(m) - Date.now()));
+    if (m % 5 === 0) {
+      for (let i = 0; i < agents; i += 10) {
+        server.modifyPod('default', `pod-${(i + m) % agents}`, (p) => {
+          p.metadata.labels!['revision'] = String(m);
+        });
+      }
+    }
+    if (m === 20 || m === 40) {
+      server.dropWatches();
+      disruptions.drops++;
+    }
+    if (m === 30) {
+      server.putPod(samplePod({ name: 'unrelated' }));
+      server.compact();
+      server.dropWatches();
+      disruptions.compactions++;
+    }
+    if (m % 10 === 0) print(`simulated minute ${m}: ${server.watchCount} open watches, ${server.requests.length} requests so far`);
+  }
+  const tEnd = Date.now();
+  const stopStart = Date.now();
+  await Promise.all(sources.map((s) => s.stop()));
+  const stopMs = Date.now() - stopStart;
+  await server.close();
+  await sa.remove();
+
+  const hours = simulatedMinutes / 60;
+  const inRange = (from: number, to: number) => server.requests.filter((r) => r.time >= from && r.time < to);
+  const count = (rs: typeof server.requests, verb: string, resource?: string) =>
+    rs.filter((r) => r.verb === verb && (resource === undefined || r.resource === resource)).length;
+  const all = inRange(t0, tEnd);
+  const quiet = inRange(at(5), at(Math.min(19, simulatedMinutes)));
+  const quietHours = (Math.min(19, simulatedMinutes) - 5) / 60;
+  const perAgentHour = (n: number, h = hours) => round(n / agents / h);
+  const steadyWatches = quietHours > 0 ? count(quiet, 'watch') / agents / quietHours : 0;
+  const result: Record<string, number> = {
+    agents,
+    simulatedMinutes,
+    timeScale: S,
+    'lists/agent/h': perAgentHour(count(all, 'list')),
+    'watches/agent/h': perAgentHour(count(all, 'watch')),
+    'gets/agent/h': perAgentHour(count(all, 'get')),
+    'pod.watches/agent/h': perAgentHour(count(all, 'watch', 'pods')),
+    'node.watches/agent/h': perAgentHour(count(all, 'watch', 'nodes')),
+    'non-200/agent/h': perAgentHour(all.filter((r) => r.status !== 200).length),
+    'steady.lists/agent/h': quietHours > 0 ? round(count(quiet, 'list') / agents / quietHours) : 0,
+    'steady.gets/agent/h': quietHours > 0 ? round(count(quiet, 'get') / agents / quietHours) : 0,
+    'steady.watches/agent/h': round(steadyWatches),
+    'steady.requests/s@10k pods': round((steadyWatches * 10_000) / 3600),
+    'relists/agent (incl. startup)': round(count(all, 'list') / agents),
+    drops: disruptions.drops,
+    compactions: disruptions.compactions,
+    'log lines/agent': round(logLines / agents),
+    'parts/agent': round(parts / agents),
+    'rss KiB/agent': Math.round(rssPerAgent / 1024),
+    'stop ms (all agents)': stopMs,
+    'real seconds': round((tEnd - t0) / 1000),
+  };
+  return result;
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const agents = Number(process.argv[2] ?? 300);
+  const minutes = Number(process.argv[3] ?? 60);
+  const r = await runApiScale({ agents, simulatedMinutes: minutes, print: (l) => console.log(l) });
+  console.log('');
+  for (const [k, v] of Object.entries(r)) console.log(`${k.padEnd(34)} ${v}`);
+  console.log('');
+  console.log('reference: @kubernetes/client-node 2.0.1 renews a quiet watch every 30 s = 120 watches/h per resource;');
+  console.log('           a 10 s GET poller = 360 gets/h. Steady state here: watch renewals only (timeoutSeconds 300–600).');
+}

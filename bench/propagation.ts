@@ -1,0 +1,129 @@
+// Change propagation, end to end, against the built agent in its own process:
+//   volume: kubelet-style `..data` swap (rename, step 4 of AtomicWriter) → SSE `change` event received;
+//   api:    a pod MODIFIED event written by the fake API server → SSE `change` event received.
+// One change at a time (the next starts after the previous arrived, plus a small random gap), so each
+// sample is one swap's latency and never a coalesced burst.
+//   tsx bench/propagation.ts
+
+import { FakeApiServer, samplePod, sampleNode } from '../test/support/fake-apiserver.js';
+import { fakeJwt, SaDir } from '../test/support/sa-dir.js';
+import { formatMap } from '../test/support/kubelet-volume.js';
+import { sampleFiles } from '../test/support/samples.js';
+import { nowMs, openSseClient, sleep, spawnAgent, stats, round, type Stats } from './lib.js';
+
+export interface PropagationResult {
+  swaps: number;
+  lost: number;
+  /** ms from the `..data` rename to the SSE event */
+  latency: Stats;
+  /** the agent's PODMETA_DEBOUNCE_MS during the run (a floor for the latency) */
+  debounceMs: number;
+}
+
+export interface ApiPropagationResult {
+  changes: number;
+  lost: number;
+  /** ms from the fake API server's MODIFIED event to the SSE event */
+  latency: Stats;
+}
+
+const rnd = (a: number, b: number): number => a + Math.random() * (b - a);
+
+function roundStats(s: Stats): Stats {
+  return { n: s.n, min: round(s.min, 2), p50: round(s.p50, 2), p90: round(s.p90, 2), p99: round(s.p99, 2), max: round(s.max, 2), mean: round(s.mean, 2) };
+}
+
+export async function runVolumePropagation({ swaps = 250, debounceMs, log = (_s: string) => {} }: { swaps?: number; debounceMs?: number; log?: (s: string) => void } = {}): Promise<PropagationResult> {
+  const agent = await spawnAgent(debounceMs !== undefined ? { env: { PODMETA_DEBOUNCE_MS: String(debounceMs) } } : {});
+  const sse = await openSseClient(`${agent.base}/events?path=/pod/labels`);
+  try {
+    await sse.waitFor((e) => e.event === 'snapshot');
+    const samples: number[] = [];
+    let lost = 0;
+    for (let i = 1; i <= swaps; i++) {
+      let t0 = 0;
+      const value = `v${i}`;
+      const changed = sse.waitFor((e) => e.event === 'change' && e.data.includes(`"${value}"`), 2000);
+      await agent.volume.update(sampleFiles({ foo: 'bar', seq: value }), {
+        onStep: (step) => {
+          if (step === 'renamed-data') t0 = nowMs();
+        },
+      });
+      try {
+        const ev = await changed;
+        samples.push(ev.at - t0);
+      } catch {
+        lost++;
+      }
+      if (i % 50 === 0) log(`  propagation(volume): ${i}/${swaps}, p50 so far ${round(stats(samples).p50, 1)} ms`);
+      await sleep(rnd(5, 25));
+    }
+    return { swaps, lost, latency: roundStats(stats(samples)), debounceMs: debounceMs ?? 15 };
+  } finally {
+    sse.close();
+    await agent.stop();
+  }
+}
+
+export async function runApiPropagation({ changes = 200, log = (_s: string) => {} }: { changes?: number; log?: (s: string) => void } = {}): Promise<ApiPropagationResult> {
+  const POD = 'web-5d9c7b8f4-x7k2p';
+  const NS = 'default';
+  const token = fakeJwt(NS, 'podmeta');
+  const server = await FakeApiServer.start({ tokens: [token] });
+  server.putPod(samplePod({ name: POD, namespace: NS }));
+  server.putNode(sampleNode());
+  const sa = await SaDir.create({ token, caPem: server.caPem, namespace: NS });
+  const agent = await spawnAgent({
+    env: {
+      POD_NAME: POD,
+      POD_NAMESPACE: NS,
+      PODMETA_API: 'on',
+      PODMETA_SA_DIR: sa.dir,
+      KUBERNETES_SERVICE_HOST: server.host,
+      KUBERNETES_SERVICE_PORT: server.port,
+    },
+    files: { ...sampleFiles(), podName: POD, labels: formatMap({ app: 'web' }) },
+  });
+  const sse = await openSseClient(`${agent.base}/events?path=/pod/labels`);
+  try {
+    // the API's labels take over once its watch is healthy
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const r = await fetch(`${agent.base}/metadata/pod/labels`, { headers: { Metadata: 'true' } });
+      const labels = (await r.json()) as Record<string, string>;
+      if (labels['pod-template-hash'] === '5d9c7b8f4') break;
+      if (Date.now() > deadline) throw new Error(`the agent never served the API's labels: ${JSON.stringify(labels)}`);
+      await sleep(50);
+    }
+    await sleep(200);
+    const samples: number[] = [];
+    let lost = 0;
+    for (let i = 1; i <= changes; i++) {
+      const value = `a${i}`;
+      const changed = sse.waitFor((e) => e.event === 'change' && e.data.includes(`"${value}"`), 2000);
+      const t0 = nowMs();
+      server.modifyPod(NS, POD, (p) => {
+        (p.metadata as { labels: Record<string, string> }).labels.seq = value;
+      });
+      try {
+        const ev = await changed;
+        samples.push(ev.at - t0);
+      } catch {
+        lost++;
+      }
+      if (i % 50 === 0) log(`  propagation(api): ${i}/${changes}, p50 so far ${round(stats(samples).p50, 1)} ms`);
+      await sleep(rnd(2, 10));
+    }
+    return { changes, lost, latency: roundStats(stats(samples)) };
+  } finally {
+    sse.close();
+    await agent.stop();
+    await server.close();
+    await sa.remove();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log(JSON.stringify(await runVolumePropagation({ log: console.log }), null, 2));
+  console.log(JSON.stringify(await runApiPropagation({ log: console.log }), null, 2));
+}

@@ -1,0 +1,652 @@
+// `npm run soak`: mixed load against ONE built agent (child process, production timings) for a bounded time,
+// then checks. Exits non-zero on any failure.
+//
+// Load, all at once:
+//   - a kubelet-style writer changes the downwardAPI volume rapidly (bursts included), and the fake API
+//     server's pod gets the same labels/annotations (as the real apiserver → kubelet chain would);
+//   - the fake API server drops and ends watch streams, compacts its history (410 inside a 200 watch),
+//     answers 410/429 (with Retry-After)/500, rotates the service-account token (old one revoked later);
+//   - GET loops over the document, parts, text format, ETags, /status; long-poll loops;
+//   - SSE: subscribers that stay the whole time (full document and ?path=), clients that resume with
+//     Last-Event-ID after short disconnects, and clients that connect and leave;
+//   - hostile clients: oversized headers, slowloris, garbage paths, bodies on GET, invalid percent-encoding,
+//     huge query strings, non-HTTP garbage bytes, a TLS ClientHello, wrong methods, pipelining.
+// Checks at the end:
+//   - the document equals the last state written (labels, annotations — the excluded one absent —, cpu);
+//   - every SSE client that stayed saw revisions +1 each (full stream) / increasing (path stream), patches
+//     that apply to its snapshot (fast-json-patch), ending equal to the final GET; the resuming clients too;
+//   - nothing answered 5xx; the agent never stopped serving; RSS growth after warm-up below a bound;
+//   - no `level: error` line in the agent's JSON logs and nothing on its stderr; SIGTERM → exit 0.
+//   node --import tsx bench/soak.ts [--seconds=90] [--rss-bound-mb=50]
+
+import { connect } from 'node:net';
+import { randomBytes, randomInt } from 'node:crypto';
+import { deepStrictEqual } from 'node:assert/strict';
+import jsonpatch, { type Operation } from 'fast-json-patch';
+import { FakeApiServer, samplePod, sampleNode } from '../test/support/fake-apiserver.js';
+import { fakeJwt, SaDir } from '../test/support/sa-dir.js';
+import { formatMap } from '../test/support/kubelet-volume.js';
+import { sampleFiles } from '../test/support/samples.js';
+import { MB, openSseClient, round, sleep, spawnAgent, type AgentProcess, type SseClient } from './lib.js';
+
+const POD = 'web-5d9c7b8f4-x7k2p';
+const NS = 'default';
+const UID = '1d591f87-4c1d-4a4e-9c2f-2b7d0a4e8f31';
+const EXCLUDED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+const failures = new Map<string, { count: number; example: string }>();
+function fail(kind: string, detail: string): void {
+  const f = failures.get(kind);
+  if (f) f.count++;
+  else {
+    failures.set(kind, { count: 1, example: detail });
+    console.log(`  FAIL ${kind}: ${detail}`);
+  }
+}
+
+const counters = new Map<string, number>();
+const count = (k: string, n = 1): void => void counters.set(k, (counters.get(k) ?? 0) + n);
+const pick = <T>(xs: readonly T[]): T => xs[randomInt(xs.length)]!;
+const rnd = (a: number, b: number): number => a + Math.random() * (b - a);
+
+// ---- the state being written ---------------------------------------------------------------------
+
+const VALUES = ['v', 'multi\nline\nvalue\n', 'quote"d', 'back\\slash', 'tab\there', '日本語', '🚀 rocket', 'nbsp\u00a0x', 'ls\u2028x', 'bom\ufeff', '', 'x'.repeat(300)];
+const LABEL_VALUES = ['v1', 'canary', 'stable', 'a.b-c_d', '', 'x'.repeat(63)];
+const LABEL_KEYS = ['tier', 'track', 'app.kubernetes.io/version', 'example.com/slash', 'with~tilde', 'release'];
+const ANNOTATION_KEYS = ['note', 'example.com/owner', 'checksum/config', 'a~b/c', 'prometheus.io/scrape'];
+
+interface State {
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  cpuMilli: number;
+  seq: number;
+}
+
+function initialState(): State {
+  return {
+    labels: { app: 'web', 'pod-template-hash': '5d9c7b8f4', 'app.kubernetes.io/name': 'web' },
+    annotations: {
+      'kubernetes.io/config.seen': '2026-11-22T10:15:00.000000000Z',
+      'kubernetes.io/config.source': 'api',
+      [EXCLUDED]: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: POD }, spec: { pad: 'x'.repeat(4000) } }),
+    },
+    cpuMilli: 15,
+    seq: 0,
+  };
+}
+
+function mutate(s: State): void {
+  s.seq++;
+  s.labels.seq = String(s.seq);
+  const r = Math.random();
+  if (r < 0.3) s.labels[pick(LABEL_KEYS)] = pick(LABEL_VALUES);
+  else if (r < 0.45) delete s.labels[pick(LABEL_KEYS)];
+  else if (r < 0.75) s.annotations[pick(ANNOTATION_KEYS)] = pick(VALUES);
+  else if (r < 0.85) delete s.annotations[pick(ANNOTATION_KEYS)];
+  else if (r < 0.9) s.cpuMilli = pick([5, 15, 100, 250, 1000, 1500]);
+}
+
+function volumeFiles(s: State): Record<string, string> {
+  return {
+    ...sampleFiles(),
+    podName: POD,
+    podNamespace: NS,
+    podUid: UID,
+    labels: formatMap(s.labels),
+    annotations: formatMap(s.annotations),
+    containerCpuRequestMilliCores: String(s.cpuMilli),
+  };
+}
+
+// ---- raw sockets for hostile clients ------------------------------------------------------------
+
+interface RawResult {
+  status: number | undefined;
+  statuses: number[];
+  closed: boolean;
+  body: string;
+}
+
+function raw(host: string, port: number, data: Buffer | string, timeoutMs = 3000): Promise<RawResult> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port });
+    let buf = '';
+    let done = false;
+    const finish = (closed: boolean): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(t);
+      s.destroy();
+      const statuses = [...buf.matchAll(/HTTP\/1\.[01] (\d{3})/g)].map((m) => Number(m[1]));
+      const sep = buf.indexOf('\r\n\r\n');
+      resolve({ status: statuses[0], statuses, closed, body: sep >= 0 ? buf.slice(sep + 4) : '' });
+    };
+    const t = setTimeout(() => finish(false), timeoutMs);
+    s.setEncoding('latin1');
+    s.on('connect', () => s.write(data));
+    s.on('data', (d: string) => {
+      buf += d;
+      if (buf.length > 1 << 20) finish(false);
+    });
+    s.on('close', () => finish(true));
+    s.on('error', () => finish(true));
+  });
+}
+
+const req = (path: string, extra = '', method = 'GET'): string => `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nMetadata: true\r\nConnection: close\r\n${extra}\r\n`;
+
+type Hostile = { name: string; data: () => Buffer | string; ok: (r: RawResult) => boolean };
+
+const HOSTILE: Hostile[] = [
+  { name: 'oversized headers', data: () => req('/metadata', `X-Big: ${'a'.repeat(20_000)}\r\n`), ok: (r) => r.status === 431 || (r.status === undefined && r.closed) },
+  { name: 'invalid percent-encoding in path', data: () => req('/metadata/pod/labels/%E0%A4%A'), ok: (r) => r.status === 400 || r.status === 404 },
+  { name: 'bad escape %zz', data: () => req('/metadata/%zz'), ok: (r) => r.status === 400 },
+  { name: 'invalid percent-encoding in query', data: () => req('/metadata?format=%zz'), ok: (r) => r.status === 400 },
+  { name: 'dot-dot path', data: () => req('/../../etc/passwd'), ok: (r) => r.status === 404 || r.status === 400 },
+  { name: 'deep path', data: () => req(`/metadata/${'a/'.repeat(3000)}`), ok: (r) => r.status === 404 || r.status === 414 || r.status === 431 || r.status === 400 },
+  { name: 'proto path', data: () => req('/metadata/__proto__/polluted'), ok: (r) => r.status === 404 },
+  { name: 'constructor path', data: () => req('/metadata/constructor'), ok: (r) => r.status === 404 },
+  { name: 'huge array index', data: () => req('/metadata/pod/containers/99999999999999999999'), ok: (r) => r.status === 404 },
+  { name: 'huge query string', data: () => req(`/metadata?x=${'a'.repeat(12_000)}`), ok: (r) => r.status === 200 || r.status === 400 || r.status === 414 || r.status === 431 },
+  { name: 'repeated query param', data: () => req('/metadata?format=text&format=json'), ok: (r) => r.status === 400 },
+  { name: 'bad timeout', data: () => req('/metadata?wait=true&timeout=1e9'), ok: (r) => r.status === 400 },
+  { name: 'bad wait', data: () => req('/metadata?wait=%ff'), ok: (r) => r.status === 400 },
+  { name: 'bad events path', data: () => req('/events?path=%zz'), ok: (r) => r.status === 400 },
+  { name: 'body on GET', data: () => req('/metadata', 'Content-Length: 5\r\n') + 'hello', ok: (r) => r.status === 200 || r.status === 400 },
+  { name: 'chunked body on GET', data: () => req('/metadata', 'Transfer-Encoding: chunked\r\n') + '5\r\nhello\r\n0\r\n\r\n', ok: (r) => r.status === 200 || r.status === 400 },
+  { name: 'garbage bytes', data: () => randomBytes(randomInt(1, 2000)), ok: (r) => r.status === 400 || r.status === undefined },
+  {
+    name: 'TLS ClientHello',
+    data: () => Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x00, 0xc8, 0x01, 0x00, 0x00, 0xc4, 0x03, 0x03]), randomBytes(190)]),
+    ok: (r) => r.status === 400 || r.status === undefined,
+  },
+  { name: 'no Metadata header', data: () => 'GET /metadata HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', ok: (r) => r.status === 403 },
+  { name: 'X-Forwarded-For', data: () => req('/metadata', 'X-Forwarded-For: 10.0.0.1\r\n'), ok: (r) => r.status === 403 },
+  { name: 'POST', data: () => req('/metadata', 'Content-Length: 2\r\n', 'POST') + '{}', ok: (r) => r.status === 405 },
+  { name: 'DELETE events', data: () => req('/events', '', 'DELETE'), ok: (r) => r.status === 405 },
+  { name: 'unknown method', data: () => req('/metadata', '', 'BREW'), ok: (r) => r.status === 400 || r.status === 405 || r.status === 501 },
+  { name: 'NUL in header', data: () => req('/metadata', 'X-A: a\u0000b\r\n'), ok: (r) => r.status === 400 },
+  { name: 'HTTP/1.0 no Host', data: () => 'GET /metadata HTTP/1.0\r\nMetadata: true\r\n\r\n', ok: (r) => r.status === 200 || r.status === 400 },
+  {
+    name: 'pipelined x5',
+    data: () => 'GET /metadata HTTP/1.1\r\nHost: x\r\nMetadata: true\r\n\r\n'.repeat(4) + req('/metadata/pod/name'),
+    ok: (r) => r.statuses.length === 5 && r.statuses.every((s) => s === 200),
+  },
+];
+
+// ---- SSE consistency ------------------------------------------------------------------------------
+
+interface Tracker {
+  name: string;
+  path: string | undefined;
+  doc: unknown;
+  revision: number;
+  events: number;
+  reconnects: number;
+}
+
+function applyEvent(t: Tracker, e: { event: string; data: string; id: string | undefined }): void {
+  t.events++;
+  if (e.data.includes(EXCLUDED)) fail('excluded annotation in an SSE event', `${t.name}: ${e.data.slice(0, 120)}`);
+  if (e.event === 'snapshot') {
+    const doc = JSON.parse(e.data) as unknown;
+    t.doc = doc;
+    const rev = Number(e.id?.split('.').at(-1));
+    if (t.path === undefined && (doc as { revision?: number }).revision !== rev) fail('snapshot id/revision mismatch', `${t.name}: id ${e.id}`);
+    t.revision = rev;
+    return;
+  }
+  if (e.event !== 'change') return;
+  const c = JSON.parse(e.data) as { revision: number; patch: Operation[] };
+  if (t.doc === undefined) {
+    fail('change before snapshot', t.name);
+    return;
+  }
+  if (t.path === undefined ? c.revision !== t.revision + 1 : c.revision <= t.revision) {
+    fail('revision sequence broken', `${t.name}: had ${t.revision}, got ${c.revision}`);
+  }
+  try {
+    t.doc = jsonpatch.applyPatch(t.doc, c.patch, true, true).newDocument;
+  } catch (err) {
+    fail('patch does not apply', `${t.name} rev ${c.revision}: ${(err as Error).message}`);
+  }
+  if (t.path === undefined) (t.doc as { revision: number }).revision = c.revision;
+  t.revision = c.revision;
+}
+
+async function stayer(base: string, name: string, path: string | undefined, stop: () => boolean): Promise<Tracker> {
+  const t: Tracker = { name, path, doc: undefined, revision: 0, events: 0, reconnects: 0 };
+  const sse = await openSseClient(`${base}/events${path ? `?path=${path}` : ''}`);
+  let seen = 0;
+  const drain = (): void => {
+    while (seen < sse.events.length) applyEvent(t, sse.events[seen++]!);
+    sse.events.splice(0, seen);
+    seen = 0;
+  };
+  let closed = false;
+  void sse.closed.then(() => (closed = true));
+  (t as Tracker & { sse: SseClient; drain: () => void }).sse = sse;
+  (t as Tracker & { drain: () => void }).drain = drain;
+  while (!stop()) {
+    drain();
+    if (closed) {
+      fail('a staying SSE stream was closed by the agent', name);
+      break;
+    }
+    await sleep(50);
+  }
+  drain();
+  return t;
+}
+
+/** Disconnects every 0.3–2 s and resumes with Last-Event-ID; keeps one document across reconnects. */
+async function resumer(base: string, name: string, stop: () => boolean): Promise<Tracker> {
+  const t: Tracker = { name, path: undefined, doc: undefined, revision: 0, events: 0, reconnects: 0 };
+  let lastId: string | undefined;
+  let final: SseClient | undefined;
+  while (!stop()) {
+    const sse = await openSseClient(`${base}/events`, { Metadata: 'true', ...(lastId ? { 'Last-Event-ID': lastId } : {}) });
+    t.reconnects++;
+    const until = Date.now() + rnd(300, 2000);
+    while (Date.now() < until && !stop()) await sleep(50);
+    const evs = sse.events.splice(0);
+    for (const e of evs) {
+      applyEvent(t, e);
+      if (e.id) lastId = e.id;
+    }
+    if (stop()) final = sse;
+    else {
+      sse.close();
+      // events that arrived between splice and close belong to this connection too
+      await sleep(20);
+      for (const e of sse.events.splice(0)) {
+        applyEvent(t, e);
+        if (e.id) lastId = e.id;
+      }
+    }
+  }
+  // always end on an open connection (resumed from the last id) so the final check sees every revision
+  final ??= await openSseClient(`${base}/events`, { Metadata: 'true', ...(lastId ? { 'Last-Event-ID': lastId } : {}) });
+  (t as Tracker & { sse?: SseClient }).sse = final;
+  return t;
+}
+
+// ---- main ---------------------------------------------------------------------------------------
+
+async function main(argv: string[]): Promise<number> {
+  const seconds = Math.min(300, Math.max(20, Number(argv.find((a) => a.startsWith('--seconds='))?.slice(10) ?? 90)));
+  const rssBoundMB = Number(argv.find((a) => a.startsWith('--rss-bound-mb='))?.slice(15) ?? 50);
+  const warmupS = Math.min(15, Math.round(seconds / 6));
+  const t0 = Date.now();
+  const at = (s: number): number => t0 + s * 1000;
+  const loadEnd = at(seconds - 12);
+  const chaosEnd = at(seconds - 20);
+  console.log(`soak: ${seconds} s (warm-up ${warmupS} s, chaos until ${seconds - 20} s, writes until ${seconds - 12} s), RSS bound ${rssBoundMB} MB`);
+
+  let token = fakeJwt(NS, 'podmeta');
+  const server = await FakeApiServer.start({ tokens: [token], bookmarkIntervalMs: 5000 });
+  const state = initialState();
+  const pod = samplePod({ name: POD, namespace: NS, labels: { ...state.labels }, annotations: { ...state.annotations } });
+  server.putPod(pod);
+  server.putNode(sampleNode());
+  const sa = await SaDir.create({ token, caPem: server.caPem, namespace: NS });
+  let agent: AgentProcess | undefined;
+  const slowloris = new Set<ReturnType<typeof connect>>();
+  try {
+    agent = await spawnAgent({
+      env: {
+        POD_NAME: POD,
+        POD_NAMESPACE: NS,
+        POD_UID: UID,
+        SERVICE_ACCOUNT: 'podmeta',
+        PODMETA_API: 'on',
+        PODMETA_SA_DIR: sa.dir,
+        KUBERNETES_SERVICE_HOST: server.host,
+        KUBERNETES_SERVICE_PORT: server.port,
+        PODMETA_MAX_STREAMS: '2000',
+        PODMETA_LOG_LEVEL: 'info',
+      },
+      files: volumeFiles(state),
+    });
+    const a = agent;
+    const base = a.base;
+    const H = { Metadata: 'true' };
+    let loadStop = false;
+    const stopLoad = (): boolean => loadStop;
+    let tracking = false;
+    const stopTracking = (): boolean => tracking;
+
+    // RSS samples
+    const rss: { s: number; mb: number }[] = [];
+    const rssTimer = setInterval(() => {
+      try {
+        rss.push({ s: Math.round((Date.now() - t0) / 1000), mb: round(a.rss() / MB, 1) });
+      } catch {
+        /* exited: reported below */
+      }
+    }, 5000);
+
+    // 1. the kubelet writer (volume + API object together)
+    const writer = (async () => {
+      while (Date.now() < loadEnd) {
+        const burst = Math.random() < 0.1 ? randomInt(2, 6) : 1;
+        for (let i = 0; i < burst; i++) {
+          mutate(state);
+          try {
+            server.modifyPod(NS, POD, (p) => {
+              p.metadata.labels = { ...state.labels };
+              p.metadata.annotations = { ...state.annotations };
+            });
+          } catch (err) {
+            fail('fake API server modifyPod', (err as Error).message);
+          }
+          if (await a.volume.update(volumeFiles(state))) count('volume writes');
+        }
+        await sleep(rnd(20, 150));
+      }
+    })();
+
+    // 2. API chaos
+    const chaos = (async () => {
+      await sleep(3000);
+      while (Date.now() < chaosEnd) {
+        const action = pick(['drop', 'end', 'compact', '429', '500', '410', 'rotate', 'bookmark', 'halfopen'] as const);
+        count(`chaos ${action}`);
+        switch (action) {
+          case 'drop':
+            server.dropWatches();
+            break;
+          case 'end':
+            server.endWatches();
+            break;
+          case 'compact':
+            server.compact();
+            server.dropWatches();
+            break;
+          case '429':
+            server.fail({ resource: 'pods' }, { status: 429, retryAfter: 1 }, 2);
+            server.dropWatches();
+            break;
+          case '500':
+            server.fail({ resource: 'pods', verb: 'list' }, { status: 500 }, 1);
+            server.fail({ resource: 'pods', verb: 'watch' }, { status: 500 }, 1);
+            server.dropWatches();
+            break;
+          case '410':
+            server.fail({ resource: 'pods', verb: 'watch' }, { status: 410 }, 1);
+            server.endWatches();
+            break;
+          case 'rotate': {
+            const next = fakeJwt(NS, 'podmeta');
+            const old = token;
+            server.setTokens([old, next]);
+            await sa.rotateToken(next);
+            token = next;
+            // the old token is revoked a little later (expiry): a client that did not re-read gets 401
+            setTimeout(() => server.setTokens(token === next ? [next] : [token]), 4000).unref();
+            break;
+          }
+          case 'bookmark':
+            server.bookmark();
+            break;
+          case 'halfopen':
+            server.fail({ resource: 'pods', verb: 'watch' }, { halfOpen: true }, 1);
+            server.dropWatches();
+            break;
+        }
+        await sleep(rnd(1000, 3000));
+      }
+      server.clearFaults();
+      server.setTokens([token]);
+    })();
+
+    // 3. GET loops
+    const getPaths: { path: string; headers?: Record<string, string>; allowed: number[] }[] = [
+      { path: '/metadata', allowed: [200] },
+      { path: '/metadata/pod/labels', allowed: [200] },
+      { path: '/metadata/pod/labels/app', allowed: [200] },
+      { path: '/metadata/pod/labels/seq?format=text', allowed: [200, 404] },
+      { path: '/metadata/pod/annotations', allowed: [200] },
+      { path: '/metadata/pod/annotations?format=text', allowed: [200] },
+      { path: '/metadata/pod/name', headers: { Accept: 'text/plain' }, allowed: [200] },
+      { path: '/metadata/resources', allowed: [200] },
+      { path: '/metadata/pod/annotations/' + encodeURIComponent(EXCLUDED), allowed: [404] },
+      { path: '/metadata/nope', allowed: [404] },
+      { path: '/status', allowed: [200] },
+      { path: '/metadata/pod/containers/main', allowed: [200, 404] },
+    ];
+    const getLoop = async (): Promise<void> => {
+      let etag = '';
+      while (!stopLoad()) {
+        const g = pick(getPaths);
+        const cond = g.path === '/metadata' && etag && Math.random() < 0.3;
+        try {
+          const r = await fetch(base + g.path, { headers: { ...H, ...g.headers, ...(cond ? { 'If-None-Match': etag } : {}) } });
+          const body = await r.text();
+          count(`GET ${r.status}`);
+          const allowed = cond ? [200, 304] : g.allowed;
+          if (!allowed.includes(r.status)) fail(`GET ${g.path} unexpected status`, `${r.status}: ${body.slice(0, 200)}`);
+          if (r.status >= 500) fail('5xx answer', `${g.path}: ${r.status} ${body.slice(0, 200)}`);
+          if (body.includes(EXCLUDED) && g.path !== '/metadata/pod/annotations/' + encodeURIComponent(EXCLUDED)) fail('excluded annotation served', g.path);
+          if (g.path === '/metadata' && r.status === 200) etag = r.headers.get('etag') ?? '';
+          if (!r.headers.get('etag') && r.status < 300 && g.path !== '/status') fail('no ETag', g.path);
+        } catch (err) {
+          fail('GET failed (agent not serving?)', `${g.path}: ${(err as Error).message}`);
+          await sleep(100);
+        }
+        await sleep(rnd(0, 8));
+      }
+    };
+    const gets = [getLoop(), getLoop(), getLoop()];
+
+    // 4. long-poll loops
+    const longPollLoop = async (): Promise<void> => {
+      let etag = '';
+      const path = pick(['/metadata', '/metadata/pod/labels', '/metadata/pod/annotations/note']);
+      while (!stopLoad()) {
+        try {
+          const r = await fetch(`${base}${path}?wait=true&timeout=${randomInt(1, 4)}`, { headers: { ...H, ...(etag ? { 'If-None-Match': etag } : {}) } });
+          await r.arrayBuffer();
+          count(`long-poll ${r.status}`);
+          const tag = r.headers.get('etag') ?? '';
+          if (r.status === 200 && etag && tag === etag) fail('long-poll 200 with the same ETag', path);
+          if (r.status === 304 && tag !== etag) fail('long-poll 304 with a different ETag', path);
+          if (![200, 304, 404].includes(r.status)) fail('long-poll unexpected status', `${path}: ${r.status}`);
+          etag = r.status === 404 ? '' : tag;
+          if (r.status === 404) await sleep(200);
+        } catch (err) {
+          fail('long-poll failed', (err as Error).message);
+          await sleep(100);
+        }
+      }
+    };
+    const polls = Array.from({ length: 20 }, () => longPollLoop());
+
+    // 5. SSE: stayers, resumers, churn
+    await sleep(500);
+    const stayers = [
+      stayer(base, 'stayer-full-1', undefined, stopTracking),
+      stayer(base, 'stayer-full-2', undefined, stopTracking),
+      stayer(base, 'stayer-labels', '/pod/labels', stopTracking),
+      stayer(base, 'stayer-annotations', '/pod/annotations', stopTracking),
+    ];
+    const resumers = [resumer(base, 'resumer-1', stopLoad), resumer(base, 'resumer-2', stopLoad)];
+    const churn = (async () => {
+      const open = new Set<Promise<void>>();
+      while (!stopLoad()) {
+        if (open.size < 20) {
+          const p = (async () => {
+            try {
+              const sse = await openSseClient(`${base}/events${Math.random() < 0.3 ? '?path=/pod/labels' : ''}`);
+              await sleep(rnd(50, 2000));
+              if (!sse.events.some((e) => e.event === 'snapshot')) count('churn: left before its snapshot arrived');
+              sse.close();
+              count('SSE churn');
+            } catch (err) {
+              fail('SSE connect failed', (err as Error).message);
+            }
+          })();
+          open.add(p);
+          void p.then(() => open.delete(p));
+        }
+        await sleep(rnd(50, 300));
+      }
+      await Promise.all(open);
+    })();
+
+    // 6. hostile clients and slowloris
+    const hostileStats = new Map<string, number>();
+    const hostile = (async () => {
+      while (!stopLoad()) {
+        const h = pick(HOSTILE);
+        const r = await raw(a.host, a.port, h.data());
+        hostileStats.set(h.name, (hostileStats.get(h.name) ?? 0) + 1);
+        count('hostile requests');
+        if (r.statuses.some((s) => s >= 500)) fail('5xx answer to a hostile client', `${h.name}: ${r.statuses.join(',')} ${r.body.slice(0, 200)}`);
+        else if (!h.ok(r)) fail(`hostile "${h.name}" answered unexpectedly`, `statuses ${JSON.stringify(r.statuses)} closed=${r.closed} body=${r.body.slice(0, 200)}`);
+        if (r.status !== undefined && r.status >= 400 && r.body && !r.body.trimStart().startsWith('{')) fail('error body is not JSON', `${h.name}: ${r.body.slice(0, 100)}`);
+        await sleep(rnd(20, 120));
+      }
+    })();
+    let slowClosed = 0;
+    const slowlorisLoop = (async () => {
+      while (!stopLoad()) {
+        while (slowloris.size < 10) {
+          const s = connect({ host: a.host, port: a.port });
+          s.on('error', () => {});
+          s.on('connect', () => s.write('GET /metadata HTTP/1.1\r\nHost: x\r\nMetadata: true\r\n'));
+          s.on('close', () => {
+            if (slowloris.delete(s)) slowClosed++;
+          });
+          slowloris.add(s);
+        }
+        for (const s of slowloris) if (s.writable) s.write(`X-${randomInt(1000)}: ${randomInt(1000)}\r\n`);
+        await sleep(1000);
+      }
+    })();
+
+    // warm-up, then the RSS baseline
+    await sleep(warmupS * 1000);
+    const rssWarm = a.rss();
+    console.log(`  warm-up done: RSS ${round(rssWarm / MB, 1)} MB`);
+    let lastReport = Date.now();
+    while (Date.now() < loadEnd) {
+      await sleep(1000);
+      if (a.proc.exitCode !== null || a.proc.signalCode !== null) {
+        fail('agent exited during the soak', String(a.proc.exitCode ?? a.proc.signalCode));
+        break;
+      }
+      if (Date.now() - lastReport > 15_000) {
+        lastReport = Date.now();
+        console.log(`  t=${Math.round((Date.now() - t0) / 1000)} s: RSS ${round(a.rss() / MB, 1)} MB, ${counters.get('volume writes') ?? 0} volume writes, ${counters.get('GET 200') ?? 0} GET 200, ${counters.get('hostile requests') ?? 0} hostile`);
+      }
+    }
+    await writer;
+    await chaos;
+    // the last state written (writer stopped)
+    loadStop = true;
+    for (const s of slowloris) s.destroy();
+    await Promise.all([...gets, ...polls, churn, hostile, slowlorisLoop]);
+    const resumed = await Promise.all(resumers);
+    const expected = JSON.parse(JSON.stringify(state)) as State;
+    delete expected.annotations[EXCLUDED];
+
+    // convergence: the document equals the last state written
+    const deadline = Date.now() + 30_000;
+    let doc: { revision: number; pod: { labels?: Record<string, string>; annotations?: Record<string, string> }; resources: { requests?: { cpuMillicores?: number } } } | undefined;
+    let converged = false;
+    while (Date.now() < deadline) {
+      const r = await fetch(`${base}/metadata`, { headers: H });
+      doc = (await r.json()) as typeof doc;
+      try {
+        deepStrictEqual(doc!.pod.labels, expected.labels);
+        deepStrictEqual(doc!.pod.annotations ?? {}, expected.annotations);
+        deepStrictEqual(doc!.resources.requests?.cpuMillicores, expected.cpuMilli);
+        converged = true;
+        break;
+      } catch {
+        await sleep(250);
+      }
+    }
+    const convergeS = round((Date.now() - (deadline - 30_000)) / 1000, 1);
+    if (!converged) {
+      fail(
+        'document does not equal the last state written',
+        JSON.stringify({ labels: doc?.pod.labels, expectedLabels: expected.labels, annotations: doc?.pod.annotations, expectedAnnotations: expected.annotations, cpu: doc?.resources.requests?.cpuMillicores, expectedCpu: expected.cpuMilli }).slice(0, 2000),
+      );
+    } else console.log(`  converged to the last state written ${convergeS} s after the load stopped (revision ${doc!.revision})`);
+
+    // SSE clients against the final GET (retry while a late revision is still in flight)
+    await sleep(500);
+    tracking = true;
+    const trackers = await Promise.all(stayers);
+    let finalRevision = 0;
+    for (let attempt = 1; attempt <= 4; attempt++) {
+      const finalFull = (await (await fetch(`${base}/metadata`, { headers: H })).json()) as { revision: number };
+      const finalLabels = (await (await fetch(`${base}/metadata/pod/labels`, { headers: H })).json()) as unknown;
+      const finalAnn = (await (await fetch(`${base}/metadata/pod/annotations`, { headers: H })).json()) as unknown;
+      finalRevision = finalFull.revision;
+      const problems: string[] = [];
+      for (const t of [...trackers, ...resumed]) {
+        const sse = (t as Tracker & { sse?: SseClient }).sse;
+        if (sse) for (const e of sse.events.splice(0)) applyEvent(t, e);
+        const want = t.path === '/pod/labels' ? finalLabels : t.path === '/pod/annotations' ? finalAnn : finalFull;
+        try {
+          deepStrictEqual(t.doc, want);
+        } catch (err) {
+          problems.push(`${t.name} (rev ${t.revision} vs ${finalFull.revision}): ${(err as Error).message.slice(0, 600)}`);
+        }
+      }
+      if (problems.length === 0) break;
+      // a late revision may still be in flight to a stream: look again
+      if (attempt === 4) for (const p of problems) fail('SSE client document differs from the final GET', p);
+      else await sleep(1000);
+    }
+    for (const t of [...trackers, ...resumed]) (t as Tracker & { sse?: SseClient }).sse?.close();
+    clearInterval(rssTimer);
+    const rssEnd = a.rss();
+    const growthMB = round((rssEnd - rssWarm) / MB, 1);
+    if (growthMB > rssBoundMB) fail('RSS growth after warm-up over the bound', `${growthMB} MB > ${rssBoundMB} MB`);
+
+    // shutdown and logs
+    const code = await a.stop();
+    if (code !== 0) fail('agent did not exit 0 on SIGTERM', String(code));
+    const errors = a.logs.filter((l) => l.level === 'error');
+    for (const e of errors) fail('error in the agent log', JSON.stringify(e).slice(0, 500));
+    for (const line of a.otherOutput) fail('unexpected agent output (stderr / non-JSON stdout)', line.slice(0, 300));
+    const apiStates = a.logs.filter((l) => typeof l.msg === 'string' && /^(api|node) source /.test(l.msg)).map((l) => String(l.msg).split(':')[0]);
+    const stateCounts: Record<string, number> = {};
+    for (const s of apiStates) stateCounts[s!] = (stateCounts[s!] ?? 0) + 1;
+
+    // summary
+    console.log('');
+    console.log(`soak summary (${round((Date.now() - t0) / 1000, 0)} s)`);
+    console.log(`  revisions: ${finalRevision}; volume writes: ${counters.get('volume writes') ?? 0}; API requests: ${server.requests.length}`);
+    console.log(`  SSE: ${trackers.map((t) => `${t.name} ${t.events} events`).join(', ')}; ${resumed.map((t) => `${t.name} ${t.reconnects} reconnects/${t.events} events`).join(', ')}; churn ${counters.get('SSE churn') ?? 0}`);
+    console.log(`  requests: ${[...counters].filter(([k]) => k.startsWith('GET') || k.startsWith('long-poll')).map(([k, v]) => `${k}: ${v}`).join(', ')}`);
+    console.log(`  hostile: ${counters.get('hostile requests') ?? 0} (${hostileStats.size} kinds); slowloris sockets closed by the agent: ${slowClosed}`);
+    console.log(`  chaos: ${[...counters].filter(([k]) => k.startsWith('chaos')).map(([k, v]) => `${k.slice(6)} ${v}`).join(', ')}`);
+    console.log(`  agent API/node source transitions logged: ${JSON.stringify(stateCounts)}`);
+    console.log(`  RSS: warm ${round(rssWarm / MB, 1)} MB → end ${round(rssEnd / MB, 1)} MB (growth ${growthMB} MB, bound ${rssBoundMB}); samples ${rss.map((r) => `${r.s}s:${r.mb}`).join(' ')}`);
+    console.log(`  agent log lines: ${a.logs.length} (${errors.length} at level error)`);
+  } catch (err) {
+    fail('soak harness error', (err as Error).stack ?? String(err));
+  } finally {
+    for (const s of slowloris) s.destroy();
+    await agent?.stop();
+    await server.close();
+    await sa.remove();
+  }
+  if (failures.size > 0) {
+    console.log(`\nSOAK FAILED (${failures.size} kinds of failure):`);
+    for (const [k, f] of failures) console.log(`  - ${k} ×${f.count}: ${f.example}`);
+    return 1;
+  }
+  console.log('\nSOAK PASSED');
+  return 0;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  process.exitCode = await main(process.argv.slice(2));
+}
