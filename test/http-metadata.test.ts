@@ -4,6 +4,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { connect } from 'node:net';
 import { startAgent, sampleFiles, eventually } from './support/agent.js';
 import { formatMap } from './support/kubelet-volume.js';
 
@@ -223,4 +224,38 @@ test('GET /status reports each source', async (t) => {
   assert.equal(st.sources.api.state, 'disabled');
   assert.ok(st.sources.downward.since);
   assert.equal(st.ready, true);
+});
+
+test('a malformed volume file: the last good document keeps being served; /status says degraded', async (t) => {
+  const a = await startAgent(t);
+  await a.volume!.update({ ...sampleFiles({ foo: 'bar' }), labels: 'foo="bad\\q"', marker: '2' });
+  await eventually(async () => ((await (await a.get('/metadata')).json()) as any).files?.marker === '2');
+  const doc = (await (await a.get('/metadata')).json()) as any;
+  assert.deepEqual(doc.pod.labels, { foo: 'bar' }, 'last good labels');
+  const st = (await (await a.get('/status')).json()) as any;
+  assert.equal(st.sources.downward.state, 'degraded');
+  assert.match(st.sources.downward.error.message, /^labels: /);
+  assert.equal((await fetch(a.probe + '/readyz')).status, 200, 'still ready');
+});
+
+test('hostile requests: oversized headers → 431 JSON, garbage → 400 JSON; the agent keeps serving', async (t) => {
+  const a = await startAgent(t);
+  const port = Number(new URL(a.base).port);
+  const raw = (payload: string) =>
+    new Promise<string>((resolve) => {
+      const sock = connect(port, '127.0.0.1', () => sock.end(payload));
+      let out = '';
+      sock.on('data', (d) => (out += d.toString()));
+      sock.on('close', () => resolve(out));
+      sock.on('error', () => resolve(out));
+    });
+  const big = await raw(`GET /metadata HTTP/1.1\r\nHost: x\r\nMetadata: true\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+  assert.match(big, /^HTTP\/1\.1 431 /);
+  assert.match(big, /"reason":"RequestHeaderFieldsTooLarge"/);
+  const garbage = await raw('\x00\x01\x02 not http at all\r\n\r\n');
+  assert.match(garbage, /^HTTP\/1\.1 400 /);
+  assert.match(garbage, /"code":400/);
+  const body = await raw('GET /metadata/pod/name HTTP/1.1\r\nHost: x\r\nMetadata: true\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello');
+  assert.match(body, /^HTTP\/1\.1 200 /, 'a body on GET is ignored');
+  assert.equal((await a.get('/metadata/pod/name')).status, 200);
 });

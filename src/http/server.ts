@@ -22,7 +22,10 @@ export function clientErrorHandler(err: Error & { code?: string }, socket: Socke
 
 /** requestTimeout bounds receiving the request (not streaming the response: SSE and watches are fine). */
 export function makeServer(handler: RequestListener, { requestTimeout = 30_000 }: { requestTimeout?: number } = {}): Server {
-  const server = createServer({ headersTimeout: 10_000, requestTimeout, keepAliveTimeout: 5_000, maxHeaderSize: 16_384 }, handler);
+  const server = createServer(
+    { headersTimeout: 10_000, requestTimeout, keepAliveTimeout: 5_000, maxHeaderSize: 16_384, connectionsCheckingInterval: 1_000 },
+    handler,
+  );
   server.on('clientError', clientErrorHandler);
   return server;
 }
