@@ -14,22 +14,24 @@
 import { pathToFileURL } from 'node:url';
 import { createApiSource, type ApiSource, type ApiTiming } from '../src/apiserver/index.js';
 import { createLogger } from '../src/log.js';
-import { FakeApiServer, samplePod, sampleNode } from '../test/support/fake-apiserver.js';
+import { FakeApiServer, samplePod, sampleNode, type RequestRecord } from '../test/support/fake-apiserver.js';
 import { fakeJwt, SaDir } from '../test/support/sa-dir.js';
 
 export interface ApiScaleOptions {
   agents?: number;
   simulatedMinutes?: number;
-  /** real ms per simulated ms (default 1/240: one simulated hour takes 15 s) */
+  /** real ms per simulated ms (default 1/120: one simulated hour takes 30 s) */
   timeScale?: number;
   nodes?: number;
   print?: (line: string) => void;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const count = (rs: readonly RequestRecord[], verb: string, resource?: string): number =>
+  rs.filter((r) => r.verb === verb && (resource === undefined || r.resource === resource)).length;
 
 export async function runApiScale(opts: ApiScaleOptions = {}): Promise<Record<string, number>> {
-  const { agents = 300, simulatedMinutes = 60, timeScale = 1 / 240, nodes = 20, print = () => {} } = opts;
+  const { agents = 300, simulatedMinutes = 60, timeScale = 1 / 120, nodes = 20, print = () => {} } = opts;
   const S = timeScale;
   const minute = 60_000 * S; // real ms per simulated minute
   const token = fakeJwt('default', 'podmeta');
@@ -55,7 +57,7 @@ export async function runApiScale(opts: ApiScaleOptions = {}): Promise<Record<st
   const log = createLogger({ level: 'info', write: () => void logLines++ });
   const sources: ApiSource[] = [];
   const rss0 = process.memoryUsage().rss;
-  const t0 = Date.now();
+  const tStart = Date.now();
   for (let i = 0; i < agents; i++) {
     const src = createApiSource({
       mode: 'on',
@@ -74,10 +76,16 @@ export async function runApiScale(opts: ApiScaleOptions = {}): Promise<Record<st
   }
   await server.waitFor(() => server.watchCount === 2 * agents, `${2 * agents} watches`, 60_000);
   const rssPerAgent = (process.memoryUsage().rss - rss0) / agents;
-  print(`${agents} agents watching (${server.watchCount} streams) after ${Date.now() - t0} ms`);
+  const startup = { lists: count(server.requests, 'list'), watches: count(server.requests, 'watch'), ms: Date.now() - tStart };
+  print(`${agents} agents watching (${server.watchCount} streams) after ${startup.ms} ms: ${startup.lists} lists, ${startup.watches} watches`);
+  // the simulated hour starts now (startup is reported separately)
+  const t0 = Date.now();
 
   const at = (m: number): number => t0 + m * minute;
-  let disruptions = { drops: 0, compactions: 0 };
+  const disruptions = { drops: 0, compactions: 0 };
+  // real ms until every agent's pod and node watch is open again after a disruption (from the request log)
+  const disruptedAt: { at: number; relist: boolean }[] = [];
+  const recovered = (relist: boolean): void => void disruptedAt.push({ at: Date.now(), relist });
   for (let m = 1; m <= simulatedMinutes; m++) {
     await sleep(Math.max(0, at(m) - Date.now()));
     if (m % 5 === 0) {
@@ -90,16 +98,19 @@ export async function runApiScale(opts: ApiScaleOptions = {}): Promise<Record<st
     if (m === 20 || m === 40) {
       server.dropWatches();
       disruptions.drops++;
+      recovered(false);
     }
     if (m === 30) {
       server.putPod(samplePod({ name: 'unrelated' }));
       server.compact();
       server.dropWatches();
       disruptions.compactions++;
+      recovered(true);
     }
     if (m % 10 === 0) print(`simulated minute ${m}: ${server.watchCount} open watches, ${server.requests.length} requests so far`);
   }
   const tEnd = Date.now();
+  const recoveryMs = disruptedAt.map(({ at: since, relist }) => recoveryTime(server.requests, since, relist));
   const stopStart = Date.now();
   await Promise.all(sources.map((s) => s.stop()));
   const stopMs = Date.now() - stopStart;
@@ -108,8 +119,6 @@ export async function runApiScale(opts: ApiScaleOptions = {}): Promise<Record<st
 
   const hours = simulatedMinutes / 60;
   const inRange = (from: number, to: number) => server.requests.filter((r) => r.time >= from && r.time < to);
-  const count = (rs: typeof server.requests, verb: string, resource?: string) =>
-    rs.filter((r) => r.verb === verb && (resource === undefined || r.resource === resource)).length;
   const all = inRange(t0, tEnd);
   const quiet = inRange(at(5), at(Math.min(19, simulatedMinutes)));
   const quietHours = (Math.min(19, simulatedMinutes) - 5) / 60;
@@ -129,7 +138,12 @@ export async function runApiScale(opts: ApiScaleOptions = {}): Promise<Record<st
     'steady.gets/agent/h': quietHours > 0 ? round(count(quiet, 'get') / agents / quietHours) : 0,
     'steady.watches/agent/h': round(steadyWatches),
     'steady.requests/s@10k pods': round((steadyWatches * 10_000) / 3600),
-    'relists/agent (incl. startup)': round(count(all, 'list') / agents),
+    'startup.lists/agent': round(startup.lists / agents),
+    'startup.watches/agent': round(startup.watches / agents),
+    'lists/agent after a drop (min 20–30)': round(count(inRange(at(20), at(30)), 'list') / agents),
+    'lists/agent after the 410 (min 30–40)': round(count(inRange(at(30), at(40)), 'list') / agents),
+    'recovery after drop, real ms': Math.max(recoveryMs[0] ?? 0, recoveryMs[2] ?? 0),
+    'recovery after 410, real ms': recoveryMs[1] ?? 0,
     drops: disruptions.drops,
     compactions: disruptions.compactions,
     'log lines/agent': round(logLines / agents),
@@ -139,6 +153,20 @@ export async function runApiScale(opts: ApiScaleOptions = {}): Promise<Record<st
     'real seconds': round((tEnd - t0) / 1000),
   };
   return result;
+}
+
+/** ms from `since` until the last selector (pod or node of one agent) had a watch open again; with
+ * `relist`, the watch has to come after that selector's relist. */
+function recoveryTime(requests: readonly RequestRecord[], since: number, relist: boolean): number {
+  const listed = new Set<string>();
+  const back = new Map<string, number>();
+  for (const r of requests) {
+    if (r.time < since) continue;
+    const sel = `${r.resource} ${r.query['fieldSelector'] ?? ''}`;
+    if (r.verb === 'list') listed.add(sel);
+    if (r.verb === 'watch' && r.status === 200 && !back.has(sel) && (!relist || listed.has(sel))) back.set(sel, r.time - since);
+  }
+  return Math.max(0, ...back.values());
 }
 
 function round(n: number): number {

@@ -119,9 +119,12 @@ function workersFor(n: number): number {
 export async function runFanout({
   subscribers,
   nodeArgs = [],
+  main,
   log = (_s: string) => {},
 }: {
   subscribers: number;
+  /** another build of the agent (comparing a change); default dist/main.js */
+  main?: string;
   /** extra node flags for the agent (e.g. ['--max-semi-space-size=1'] to compare) */
   nodeArgs?: string[];
   log?: (s: string) => void;
@@ -129,6 +132,7 @@ export async function runFanout({
   const agent = await spawnAgent({
     env: { PODMETA_MAX_STREAMS: String(subscribers + 100), BENCH_EXPECT_CHANGES: String(subscribers) },
     nodeArgs: [...nodeArgs, WRITE_PROBE_ARG],
+    ...(main ? { main } : {}),
   });
   const workers: Worker[] = [];
   try {
@@ -254,7 +258,11 @@ export async function runLongPoll({ requests = 1000, log = (_s: string) => {} }:
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const ns = process.argv.slice(2).map(Number).filter((n) => n > 0);
-  for (const n of ns.length ? ns : [1000, 10_000]) console.log(JSON.stringify(await runFanout({ subscribers: n, log: console.log }), null, 2));
-  console.log(JSON.stringify(await runLongPoll({ log: console.log }), null, 2));
+  // tsx bench/fanout.ts [N ...] [--main=/path/to/other/main.js] [--node-arg=--max-semi-space-size=1] [--no-longpoll]
+  const args = process.argv.slice(2);
+  const ns = args.map(Number).filter((n) => n > 0);
+  const main = args.find((a) => a.startsWith('--main='))?.slice(7);
+  const nodeArgs = args.filter((a) => a.startsWith('--node-arg=')).map((a) => a.slice(11));
+  for (const n of ns.length ? ns : [1000, 10_000]) console.log(JSON.stringify(await runFanout({ subscribers: n, nodeArgs, ...(main ? { main } : {}), log: console.log }), null, 2));
+  if (!args.includes('--no-longpoll')) console.log(JSON.stringify(await runLongPoll({ log: console.log }), null, 2));
 }

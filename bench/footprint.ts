@@ -54,7 +54,7 @@ export interface FootprintResult {
   variants?: Record<string, { readyMs: number; idleRssMB: number }>;
 }
 
-async function measureAgent(nodeArgs: string[], idleAfterMs: number): Promise<{ ready: number; rss: number }> {
+async function measureAgent(nodeArgs: string[], idleAfterMs: number, main = DIST_MAIN): Promise<{ ready: number; rss: number }> {
   const root = await mkdtemp(join(tmpdir(), 'podmeta-bench-fp-'));
   const dir = join(root, 'podinfo');
   await KubeletVolume.create(dir, sampleFiles());
@@ -68,7 +68,7 @@ async function measureAgent(nodeArgs: string[], idleAfterMs: number): Promise<{ 
     PODMETA_SA_DIR: join(root, 'no-sa'),
   };
   const t0 = nowMs();
-  const proc = spawn(process.execPath, [...nodeArgs, DIST_MAIN], { env, stdio: 'ignore', cwd: root });
+  const proc = spawn(process.execPath, [...nodeArgs, main], { env, stdio: 'ignore', cwd: root });
   try {
     const ready = await timeToReady(proc, `http://127.0.0.1:${port}/readyz`, t0);
     await sleep(idleAfterMs);
@@ -101,8 +101,17 @@ export async function runFootprint({
   runs = 5,
   idleAfterMs = 3000,
   variants = [],
+  builds = {},
   log = (_s: string) => {},
-}: { runs?: number; idleAfterMs?: number; variants?: string[][]; log?: (s: string) => void } = {}): Promise<FootprintResult> {
+}: {
+  runs?: number;
+  idleAfterMs?: number;
+  /** extra node flag sets to measure the agent with */
+  variants?: string[][];
+  /** other builds of the agent to measure (name → path of main.js), e.g. a proposed change */
+  builds?: Record<string, string>;
+  log?: (s: string) => void;
+} = {}): Promise<FootprintResult> {
   requireBuilt();
   const agent: { ready: number; rss: number }[] = [];
   const bare: { ready: number; rss: number }[] = [];
@@ -133,9 +142,23 @@ export async function runFootprint({
     res.variants[v.join(' ')] = { readyMs: round(stats(xs.map((x) => x.ready)).p50, 1), idleRssMB: round(stats(xs.map((x) => x.rss / MB)).p50, 1) };
     log(`  footprint variant ${v.join(' ')}: ${JSON.stringify(res.variants[v.join(' ')])}`);
   }
+  for (const [name, main] of Object.entries(builds)) {
+    const xs: { ready: number; rss: number }[] = [];
+    for (let i = 0; i < Math.max(3, Math.ceil(runs / 2)); i++) xs.push(await measureAgent([], idleAfterMs, main));
+    res.variants ??= {};
+    res.variants[`build ${name}`] = { readyMs: round(stats(xs.map((x) => x.ready)).p50, 1), idleRssMB: round(stats(xs.map((x) => x.rss / MB)).p50, 1) };
+    log(`  footprint build ${name}: ${JSON.stringify(res.variants[`build ${name}`])}`);
+  }
   return res;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  console.log(JSON.stringify(await runFootprint({ log: console.log, variants: [['--max-semi-space-size=1']] }), null, 2));
+  // tsx bench/footprint.ts [--build=name=/path/to/main.js ...]
+  const builds = Object.fromEntries(
+    process.argv
+      .slice(2)
+      .filter((a) => a.startsWith('--build='))
+      .map((a) => a.slice(8).split('=') as [string, string]),
+  );
+  console.log(JSON.stringify(await runFootprint({ log: console.log, variants: [['--max-semi-space-size=1']], builds }), null, 2));
 }

@@ -156,6 +156,8 @@ export interface SpawnAgentOptions {
   nodeArgs?: string[];
   /** how long to wait for "podmeta listening" */
   startTimeoutMs?: number;
+  /** another build of the agent to run instead of dist/main.js (comparing a change) */
+  main?: string;
 }
 
 /** Start `node dist/main.js` with a kubelet-style volume in a temp dir, on ephemeral loopback ports. */
@@ -174,7 +176,7 @@ export async function spawnAgent(o: SpawnAgentOptions = {}): Promise<AgentProces
     PODMETA_LOG_LEVEL: 'info',
     ...o.env,
   };
-  const proc = spawn(process.execPath, [...(o.nodeArgs ?? []), DIST_MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: root });
+  const proc = spawn(process.execPath, [...(o.nodeArgs ?? []), o.main ?? DIST_MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: root });
   const logs: LogLine[] = [];
   const otherOutput: string[] = [];
   let onListening: ((l: LogLine) => void) | undefined;

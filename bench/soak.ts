@@ -17,7 +17,7 @@
 //     that apply to its snapshot (fast-json-patch), ending equal to the final GET; the resuming clients too;
 //   - nothing answered 5xx; the agent never stopped serving; RSS growth after warm-up below a bound;
 //   - no `level: error` line in the agent's JSON logs and nothing on its stderr; SIGTERM → exit 0.
-//   node --import tsx bench/soak.ts [--seconds=90] [--rss-bound-mb=50]
+//   node --import tsx bench/soak.ts [--seconds=90] [--rss-bound-mb=50] [--chaos=drop,halfopen,...] [--verbose]
 
 import { connect } from 'node:net';
 import { randomBytes, randomInt } from 'node:crypto';
@@ -277,6 +277,10 @@ async function resumer(base: string, name: string, stop: () => boolean): Promise
 async function main(argv: string[]): Promise<number> {
   const seconds = Math.min(300, Math.max(20, Number(argv.find((a) => a.startsWith('--seconds='))?.slice(10) ?? 90)));
   const rssBoundMB = Number(argv.find((a) => a.startsWith('--rss-bound-mb='))?.slice(15) ?? 50);
+  const ALL_CHAOS = ['drop', 'end', 'compact', '429', '500', '410', 'rotate', 'bookmark', 'halfopen'] as const;
+  const chaosArg = argv.find((a) => a.startsWith('--chaos='))?.slice(8);
+  const chaosKinds = chaosArg === undefined ? [...ALL_CHAOS] : ALL_CHAOS.filter((k) => chaosArg.split(',').includes(k));
+  const verbose = argv.includes('--verbose');
   const warmupS = Math.min(15, Math.round(seconds / 6));
   const t0 = Date.now();
   const at = (s: number): number => t0 + s * 1000;
@@ -305,7 +309,7 @@ async function main(argv: string[]): Promise<number> {
         KUBERNETES_SERVICE_HOST: server.host,
         KUBERNETES_SERVICE_PORT: server.port,
         PODMETA_MAX_STREAMS: '2000',
-        PODMETA_LOG_LEVEL: 'info',
+        PODMETA_LOG_LEVEL: verbose ? 'debug' : 'info',
       },
       files: volumeFiles(state),
     });
@@ -348,11 +352,28 @@ async function main(argv: string[]): Promise<number> {
     })();
 
     // 2. API chaos
+    let halfOpenAt: number | undefined;
     const chaos = (async () => {
       await sleep(3000);
       while (Date.now() < chaosEnd) {
-        const action = pick(['drop', 'end', 'compact', '429', '500', '410', 'rotate', 'bookmark', 'halfopen'] as const);
+        if (chaosKinds.length === 0) {
+          await sleep(1000);
+          continue;
+        }
+        let action = pick(chaosKinds);
+        // A half-open watch is detected only by the agent's inactivity guard: max(3 × the learned bookmark gap,
+        // 30 s) — or, before a gap was learned, the watch timeout + 30 s (5.5–10.5 min; see BENCHMARKS.md).
+        // Meanwhile the API's stale labels win. So it is injected once, after a quiet 12 s in which the agent
+        // learns the fake server's 5 s bookmark cadence, early enough to be detected before the final check.
+        if (action === 'halfopen') action = 'drop';
+        if (chaosKinds.includes('halfopen') && halfOpenAt === undefined && seconds >= 60 && Date.now() > t0 + seconds * 250) {
+          if (verbose) console.log(`  t=${round((Date.now() - t0) / 1000, 1)} s quiet 12 s (bookmark cadence), then half-open`);
+          await sleep(12_000);
+          action = 'halfopen';
+          halfOpenAt = Date.now();
+        }
         count(`chaos ${action}`);
+        if (verbose) console.log(`  t=${round((Date.now() - t0) / 1000, 1)} s chaos ${action}`);
         switch (action) {
           case 'drop':
             server.dropWatches();
@@ -571,6 +592,10 @@ async function main(argv: string[]): Promise<number> {
     }
     const convergeS = round((Date.now() - (deadline - 30_000)) / 1000, 1);
     if (!converged) {
+      const status = (await (await fetch(`${base}/status`, { headers: H })).json()) as unknown;
+      console.log(`  /status: ${JSON.stringify(status)}`);
+      console.log(`  fake API server requests (last 25): ${JSON.stringify(server.requests.slice(-25).map((r) => [round((r.time - t0) / 1000, 1), `${r.resource ?? r.path} ${r.verb ?? ""}`, r.status, r.auth]))}`);
+      console.log(`  open watches on the fake API server: ${server.watchCount}`);
       fail(
         'document does not equal the last state written',
         JSON.stringify({ labels: doc?.pod.labels, expectedLabels: expected.labels, annotations: doc?.pod.annotations, expectedAnnotations: expected.annotations, cpu: doc?.resources.requests?.cpuMillicores, expectedCpu: expected.cpuMilli }).slice(0, 2000),
@@ -630,6 +655,9 @@ async function main(argv: string[]): Promise<number> {
     console.log(`  agent API/node source transitions logged: ${JSON.stringify(stateCounts)}`);
     console.log(`  RSS: warm ${round(rssWarm / MB, 1)} MB → end ${round(rssEnd / MB, 1)} MB (growth ${growthMB} MB, bound ${rssBoundMB}); samples ${rss.map((r) => `${r.s}s:${r.mb}`).join(' ')}`);
     console.log(`  agent log lines: ${a.logs.length} (${errors.length} at level error)`);
+    if (verbose || failures.size > 0) {
+      for (const l of a.logs.filter((x) => x.source === 'api' || x.source === 'node').slice(-40)) console.log(`    agent: ${JSON.stringify(l).slice(0, 300)}`);
+    }
   } catch (err) {
     fail('soak harness error', (err as Error).stack ?? String(err));
   } finally {

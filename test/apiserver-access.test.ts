@@ -121,7 +121,7 @@ test('pod not found (wrong name): error with the POD_NAME hint; picked up when i
   await h.waitStatus('api', (s) => s.state === 'ok');
 });
 
-test('node GET 404 and node not found in the list → error with the NODE_NAME hint', async (t) => {
+test('node not found in the list (wrong NODE_NAME) → error with the NODE_NAME hint', async (t) => {
   const h = await harness(t, { source: { nodeName: 'ghost' } });
   const st = await h.waitStatus('node', (s) => s.error?.reason === 'NotFound');
   assert.match(st.error!.message, /node "ghost" not found/);
@@ -293,4 +293,38 @@ test('stop() is prompt with open watches and pending backoffs, and leaves no han
   await sa.remove();
   t.diagnostic(`resources after stop: ${process.getActiveResourcesInfo().join(',')}`);
   await waitFor(() => process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap').length <= baseline, 'handles released', 2000);
+});
+
+test('transport.request (for the proxy): current token, any status as is, caller Authorization dropped, discovery served', async (t) => {
+  const h = await harness(t, { source: { nodeLabels: [] } });
+  const tr = h.source.transport!;
+  const read = async (res: import('node:http').IncomingMessage): Promise<string> => {
+    let s = '';
+    for await (const c of res) s += String(c);
+    return s;
+  };
+  const api = await tr.request!({ path: '/api/v1', headers: { Authorization: 'Bearer forged', Accept: 'application/json' } });
+  assert.equal(api.statusCode, 200);
+  assert.equal((JSON.parse(await read(api)) as { kind: string }).kind, 'APIResourceList');
+  const last = h.server.requests.at(-1)!;
+  assert.equal(last.auth, 'valid', 'the transport token, not the forged one');
+  assert.equal(h.server.sawToken('forged'), false);
+  const missing = await tr.request!({ path: '/api/v1/namespaces/default/secrets' });
+  assert.equal(missing.statusCode, 404);
+  assert.equal((JSON.parse(await read(missing)) as { reason: string }).reason, 'NotFound');
+  const head = await tr.request!({ method: 'HEAD', path: '/version' });
+  assert.equal(head.statusCode, 200);
+  await read(head);
+  h.server.setTokens([]);
+  const denied = await tr.request!({ path: '/api' });
+  assert.equal(denied.statusCode, 401, 'no retry inside request()');
+  await read(denied);
+});
+
+test('node GET fallback answering 404 → error with the NODE_NAME hint', async (t) => {
+  const h = await harness(t, { source: { nodeName: 'ghost' } });
+  h.server.forbid('nodes', 'list');
+  const st = await h.waitStatus('node', (s) => s.error?.reason === 'NotFound');
+  assert.match(st.error!.message, /node "ghost" not found/);
+  assert.ok(h.server.requestsOf('nodes', 'get').some((r) => r.status === 404));
 });

@@ -1,6 +1,7 @@
 // The API server source: reads and watches the agent's own Pod (→ 'api' part) and its Node's labels
 // (→ 'node' part) at O(1) cost per pod. See docs/rbac.md for RBAC and the measured request rates.
 
+import type { IncomingMessage } from 'node:http';
 import type { Agent } from 'node:https';
 import { join } from 'node:path';
 import type { SourcePart, SourceStatus } from '../document.js';
@@ -11,9 +12,11 @@ import { NodeSource } from './node-source.js';
 import { PodSource } from './pod-source.js';
 import { STARTING, StatusReporter } from './status.js';
 import { resolveTiming, type ApiTiming } from './timing.js';
-import { apiBaseUrl, Transport } from './transport.js';
+import { apiBaseUrl, Transport, type RawRequest } from './transport.js';
 
 export type { ApiTiming } from './timing.js';
+export type { RawRequest } from './transport.js';
+export { ApiRequestError } from './transport.js';
 export { DEFAULT_TIMING } from './timing.js';
 
 /** PODMETA_API=on but no usable in-cluster credentials / service address. */
@@ -60,6 +63,11 @@ export interface ApiTransport {
   authorization(): string | undefined;
   /** a 401 was seen: re-read the token now */
   reportUnauthorized(): void;
+  /**
+   * (addition, optional so hand-made transports in tests still fit) One GET/HEAD with the current token, attached only after the server certificate verified;
+   * any status is returned as is, the body unread (pipe it). No 401 retry: call reportUnauthorized().
+   */
+  request?(req: RawRequest): Promise<IncomingMessage>;
 }
 
 export interface ApiSource {

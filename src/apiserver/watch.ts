@@ -231,6 +231,7 @@ export class Reflector {
     let finish!: () => void;
     const done = new Promise<void>((r) => (finish = r));
     let finished = false;
+    let stopped = false; // an ERROR arrived: ignore the rest of the stream
     const end = (error?: ApiRequestError): void => {
       if (finished) return;
       finished = true;
@@ -261,11 +262,18 @@ export class Reflector {
       metrics?.event?.(resource, type);
       const obj = ev.object;
       if (type === 'ERROR') {
+        // the server ends the stream right after an ERROR: let it, so the connection stays in the
+        // keep-alive pool for the relist (a destroyed socket costs a new TLS handshake); cut it
+        // ourselves only if the end does not follow soon
         const code = obj?.code;
-        if (code === 410) {
-          out.expired = true;
-          end();
-        } else end(statusError(code ?? 500, obj, undefined, 'ERROR event in watch stream'));
+        if (code === 410) out.expired = true;
+        else out.error = statusError(code ?? 500, obj, undefined, 'ERROR event in watch stream');
+        stopped = true;
+        clearTimeout(healthTimer);
+        res.removeListener('data', onData);
+        res.resume();
+        clearTimeout(guard);
+        guard = setTimeout(() => end(), Math.min(1000, timing.requestTimeoutMs));
         return false;
       }
       out.received++;
@@ -294,7 +302,7 @@ export class Reflector {
     };
     res.on('data', onData);
     res.once('end', () => {
-      const rest = finished ? undefined : decoder.rest();
+      const rest = finished || stopped ? undefined : decoder.rest();
       if (rest !== undefined) {
         let whole = true;
         try {
