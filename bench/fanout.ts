@@ -106,6 +106,8 @@ export interface FanoutResult {
   agentLastWriteMs: number;
   /** CPU seconds the agent used for the whole fan-out (read, diff, serialize, N writes) */
   agentCpuS: number;
+  /** CPU seconds the client worker processes used over the same window (they share the machine's cores) */
+  clientCpuS: number;
   rssBeforeMB: number;
   rssAfterMB: number;
   /** (RSS with N open streams − RSS before) / N */
@@ -159,6 +161,7 @@ export async function runFanout({
     // one change
     let tRename = 0;
     const cpu0 = cpuSeconds(agent.pid);
+    const clientCpu0 = workers.reduce((a, w) => a + cpuSeconds(w.proc.pid!), 0);
     await agent.volume.update(sampleFiles({ foo: 'fanout', n: String(subscribers) }), {
       onStep: (s) => {
         if (s === 'renamed-data') tRename = nowMs();
@@ -174,6 +177,7 @@ export async function runFanout({
     );
     await sleep(200);
     const agentCpuS = cpuSeconds(agent.pid) - cpu0;
+    const clientCpuS = workers.reduce((a, w) => a + cpuSeconds(w.proc.pid!), 0) - clientCpu0;
     const probe = probeTimes(agent);
     const lat = changed.flatMap((c) => c.times.map((t) => t - tRename));
     const st = stats(lat);
@@ -191,13 +195,14 @@ export async function runFanout({
       agentFirstWriteMs: probe ? round(probe.first - tRename, 1) : NaN,
       agentLastWriteMs: probe ? round(probe.last - tRename, 1) : NaN,
       agentCpuS: round(agentCpuS, 2),
+      clientCpuS: round(clientCpuS, 2),
       rssBeforeMB: round(rssBefore / MB, 1),
       rssAfterMB: round(rssAfter / MB, 1),
       bytesPerSubscriber: Math.round((rssAfter - rssBefore) / Math.max(1, connected)),
     };
     log(
       `  fanout(${subscribers}): all received in ${res.allMs} ms (first ${res.firstMs}, p50 ${res.p50Ms}); agent wrote all by ${res.agentLastWriteMs} ms ` +
-        `(first write ${res.agentFirstWriteMs} ms, ${res.agentCpuS} CPU-s); ${res.bytesPerSubscriber} B/subscriber`,
+        `(first write ${res.agentFirstWriteMs} ms, ${res.agentCpuS} CPU-s; clients ${res.clientCpuS} CPU-s); ${res.bytesPerSubscriber} B/subscriber`,
     );
     return res;
   } finally {

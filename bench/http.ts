@@ -33,6 +33,8 @@ interface CannonOptions {
   rate?: number;
   /** the server's pid, to measure its CPU use during the run */
   serverPid?: number;
+  /** HTTP/1.1 pipelining depth (cheaper per request for the load generator, so the server saturates first) */
+  pipelining?: number;
 }
 
 /** Run autocannon's CLI in a child process and parse its JSON summary. */
@@ -40,6 +42,7 @@ export function autocannon(o: CannonOptions): Promise<CannonResult> {
   const args = [join(ROOT, 'node_modules', 'autocannon', 'autocannon.js'), '-j', '-n', '-c', String(o.connections), '-d', String(o.durationS)];
   for (const [k, v] of Object.entries(o.headers ?? {})) args.push('-H', `${k}=${v}`);
   if (o.rate !== undefined) args.push('-R', String(o.rate));
+  if (o.pipelining !== undefined) args.push('-p', String(o.pipelining));
   args.push(o.url);
   const cpu0 = o.serverPid !== undefined ? cpuSeconds(o.serverPid) : 0;
   const t0 = nowMs();
@@ -118,6 +121,8 @@ export interface HttpBenchResult {
   cpuRatio: number;
   /** latency at a fixed moderate rate (coordinated-omission corrected) */
   fixedRate: { rate: number; agent: CannonResult; bare: CannonResult };
+  /** with HTTP pipelining the load generator is cheaper per request, so the single-threaded server saturates */
+  pipelined: { depth: number; agent: CannonResult; bare: CannonResult; ratio: number };
 }
 
 function mean(rs: CannonResult[]): CannonResult {
@@ -175,6 +180,10 @@ export async function runHttpBench(o: HttpBenchOptions = {}): Promise<HttpBenchR
         results[name]!.push(res);
       }
     }
+    const depth = 4;
+    const pipeBare = await autocannon({ url: bareUrl, headers: hdr, connections, durationS: Math.min(durationS, 6), pipelining: depth, serverPid: bare.proc.pid! });
+    const pipeAgent = await autocannon({ url: agentUrl, headers: hdr, connections, durationS: Math.min(durationS, 6), pipelining: depth, serverPid: agent.pid });
+    log(`  http: pipelined ×${depth}: agent ${round(pipeAgent.rps, 0)} req/s (${pipeAgent.serverCores} cores), bare ${round(pipeBare.rps, 0)} req/s (${pipeBare.serverCores} cores)`);
     const fixedAgent = await autocannon({ url: agentUrl, headers: hdr, connections: 8, durationS: rateDurationS, rate, serverPid: agent.pid });
     const fixedBare = await autocannon({ url: bareUrl, headers: hdr, connections: 8, durationS: rateDurationS, rate, serverPid: bare.proc.pid! });
     log(`  http: fixed ${rate} req/s: agent p50 ${fixedAgent.p50} p99 ${fixedAgent.p99} ms; bare p50 ${fixedBare.p50} p99 ${fixedBare.p99} ms`);
@@ -190,6 +199,7 @@ export async function runHttpBench(o: HttpBenchOptions = {}): Promise<HttpBenchR
       ratio: round(a.rps / b.rps, 3),
       cpuRatio: round((b.cpuUsPerReq ?? NaN) / (a.cpuUsPerReq ?? NaN), 3),
       fixedRate: { rate, agent: fixedAgent, bare: fixedBare },
+      pipelined: { depth, agent: pipeAgent, bare: pipeBare, ratio: round(pipeAgent.rps / pipeBare.rps, 3) },
     };
     if (subPath) {
       const url = `${agent.base}/metadata/pod/labels`;

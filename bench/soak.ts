@@ -297,6 +297,10 @@ async function main(argv: string[]): Promise<number> {
   const sa = await SaDir.create({ token, caPem: server.caPem, namespace: NS });
   let agent: AgentProcess | undefined;
   const slowloris = new Set<ReturnType<typeof connect>>();
+  // loop switches, hoisted so that a harness error still stops every loop and timer (the process must exit)
+  let loadStop = false;
+  let tracking = false;
+  let rssTimer: NodeJS.Timeout | undefined;
   try {
     agent = await spawnAgent({
       env: {
@@ -316,14 +320,12 @@ async function main(argv: string[]): Promise<number> {
     const a = agent;
     const base = a.base;
     const H = { Metadata: 'true' };
-    let loadStop = false;
     const stopLoad = (): boolean => loadStop;
-    let tracking = false;
     const stopTracking = (): boolean => tracking;
 
     // RSS samples
     const rss: { s: number; mb: number }[] = [];
-    const rssTimer = setInterval(() => {
+    rssTimer = setInterval(() => {
       try {
         rss.push({ s: Math.round((Date.now() - t0) / 1000), mb: round(a.rss() / MB, 1) });
       } catch {
@@ -661,6 +663,9 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     fail('soak harness error', (err as Error).stack ?? String(err));
   } finally {
+    loadStop = true;
+    tracking = true;
+    clearInterval(rssTimer);
     for (const s of slowloris) s.destroy();
     await agent?.stop();
     await server.close();

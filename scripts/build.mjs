@@ -30,6 +30,10 @@ const common = {
     __PODMETA_VERSION__: JSON.stringify(version),
     __PODMETA_REVISION__: JSON.stringify(revision),
   },
+  // koa's content-type helpers (mime-types, twice: koa's and accepts' copies) load all of mime-db, ~300 KB
+  // of JSON parsed at start and kept for ever (~3 MB RSS). The agent only ever names these types, so the
+  // bundle carries just them (scripts/mime-db.json).
+  alias: { 'mime-db': './scripts/mime-db.json' },
   // CommonJS dependencies (koa) call require() for Node built-ins
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
 };

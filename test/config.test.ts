@@ -68,6 +68,10 @@ test('all problems are reported at once, each named', () => {
       assert.match(err.message, /7 problems/);
       assert.match(err.message, /out of range/);
       assert.match(err.message, /invalid regular expression/);
+      assert.match(err.message, /PODMETA_API="yes": expected one of auto, on, off/);
+      assert.match(err.message, /PODMETA_LOG_LEVEL="trace": expected one of debug, info, warn, error/);
+      assert.match(err.message, /PODMETA_REQUIRE_HEADER="maybe": expected true or false/);
+      assert.doesNotMatch(err.message, /Invalid input/, 'every message says what is expected');
       return true;
     },
   );

@@ -3,7 +3,7 @@
 // never an uncaught exception of another kind. Plus random paths and query strings against a running
 // agent: every answer is 2xx/304 or a JSON error (never 5xx), and the agent keeps serving.
 
-import { describe, it, after } from 'node:test';
+import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import fc from 'fast-check';
@@ -15,7 +15,7 @@ import { partFromEnv, RESOURCE_ENV_PATTERN } from '../src/sources/env.js';
 import { ConfigError, DEFAULTS, parseConfig } from '../src/config.js';
 import { LineDecoder } from '../src/apiserver/lines.js';
 import { PathError, resolveKeys, selectValue, splitPath, toText } from '../src/select.js';
-import { startAgent } from './support/agent.js';
+import { startAgent, type TestAgent } from './support/agent.js';
 
 const enc = new TextEncoder();
 const RUNS = { numRuns: 400 };
@@ -298,8 +298,11 @@ describe('fuzz: paths and rendering (src/select.ts)', () => {
 });
 
 describe('fuzz: random paths and query strings against a running agent', () => {
-  const agentP = startAgent(undefined);
-  after(async () => (await agentP).stop());
+  let ta: TestAgent | undefined;
+  before(async () => {
+    ta = await startAgent(undefined);
+  });
+  after(async () => ta?.stop());
 
   /** GET with an arbitrary (already percent-encoded or raw-but-legal) request target. */
   function rawGet(base: string, target: string): Promise<{ status: number; type: string; body: string }> {
@@ -355,10 +358,11 @@ describe('fuzz: random paths and query strings against a running agent', () => {
   );
 
   it('every answer is 2xx/304 or a JSON error, never 5xx; the agent keeps serving', async () => {
-    const ta = await agentP;
+    assert.ok(ta);
+    const agent = ta;
     await fc.assert(
       fc.asyncProperty(target, async (t) => {
-        checkAnswer(t, await rawGet(ta.base, t));
+        checkAnswer(t, await rawGet(agent.base, t));
       }),
       { numRuns: 300 },
     );
@@ -366,20 +370,20 @@ describe('fuzz: random paths and query strings against a running agent', () => {
     await fc.assert(
       fc.asyncProperty(fc.string({ maxLength: 30 }), fc.string({ maxLength: 30 }), async (p, q) => {
         if (q.includes('*')) q = q.replaceAll('*', '');
-        const url = new URL(`${ta.base}/metadata/${p}`);
+        const url = new URL(`${agent.base}/metadata/${p}`);
         url.searchParams.set('format', q);
-        const r = await ta.get(url.pathname + url.search);
+        const r = await agent.get(url.pathname + url.search);
         checkAnswer(url.pathname + url.search, { status: r.status, type: r.headers.get('content-type') ?? '', body: await r.text() });
       }),
       { numRuns: 200 },
     );
-    const ok = await ta.get('/metadata');
+    const ok = await agent.get('/metadata');
     assert.equal(ok.status, 200);
     assert.equal(((await ok.json()) as { pod: { name: string } }).pod.name, 'downward');
-    const ready = await fetch(`${ta.probe}/readyz`);
+    const ready = await fetch(`${agent.probe}/readyz`);
     assert.equal(ready.status, 200);
     await ready.text();
-    const errors = ta.logs.filter((l) => l.level === 'error');
+    const errors = agent.logs.filter((l) => l.level === 'error');
     assert.deepEqual(errors, [], 'the agent logged errors while being fuzzed');
   });
 });
