@@ -12,7 +12,6 @@ import { DownwardSource } from './sources/downward.js';
 import { createApiSource, type ApiSource } from './apiserver/index.js';
 import { createMetadataApp, createProbeApp } from './http/app.js';
 import { makeServer } from './http/server.js';
-import { fastMetadata } from './http/fast.js';
 import type { StreamRegistry } from './http/streams.js';
 import { createProxyServer } from './proxy/index.js';
 
@@ -159,9 +158,8 @@ export class Agent {
       checks: () => ({ env: true, downward: this.localRead }),
       draining: () => this.draining,
     };
-    const { app, streams } = createMetadataApp(deps);
+    const { app, streams, fast } = createMetadataApp(deps);
     this.streams = streams;
-    const fast = fastMetadata(this.store, this.metrics, config.requireHeader);
     const koa = app.callback();
     const metaServer = makeServer((req, res) => {
       if (!fast(req, res)) void koa(req, res);

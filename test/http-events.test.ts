@@ -173,3 +173,19 @@ test('shutdown ends open streams cleanly', async (t) => {
   await s.ended; // the stream ends (no hang)
   assert.equal(s.events[0]!.event, 'snapshot');
 });
+
+test('bad /events requests get JSON errors: bad path 400, repeated parameter 400, POST 405, no header 403', async (t) => {
+  const a = await startAgent(t);
+  for (const [path, init, status] of [
+    ['/events?path=%E0%A4%A', {}, 400],
+    ['/events?path=/pod&path=/node', {}, 400],
+    ['/events', { method: 'POST', body: 'x' }, 405],
+  ] as const) {
+    const r = await a.get(path, init);
+    assert.equal(r.status, status, path);
+    assert.equal(((await r.json()) as { code: number }).code, status);
+  }
+  const noHeader = await fetch(a.base + '/events');
+  assert.equal(noHeader.status, 403);
+  await noHeader.arrayBuffer();
+});

@@ -11,6 +11,8 @@ import { errors, sendError } from './errors.js';
 import { metadataHandler } from './metadata.js';
 import { eventsHandler } from './events.js';
 import { StreamRegistry } from './streams.js';
+import { fastPaths } from './fast.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export interface AppDeps {
   store: Store;
@@ -87,6 +89,8 @@ function baseApp(log: Logger): Koa {
 export interface MetadataApp {
   app: Koa;
   streams: StreamRegistry;
+  /** answers the hot paths before koa; true when it did */
+  fast: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 export function createMetadataApp(deps: AppDeps): MetadataApp {
@@ -98,7 +102,8 @@ export function createMetadataApp(deps: AppDeps): MetadataApp {
   const getMetadata = metadataHandler({ store, streams });
   router.get('/metadata', getMetadata);
   router.get('/metadata/{*rest}', getMetadata);
-  router.get('/events', eventsHandler({ store, streams, ...(deps.retryMs !== undefined ? { retryMs: deps.retryMs } : {}) }));
+  const events = { store, streams, ...(deps.retryMs !== undefined ? { retryMs: deps.retryMs } : {}) };
+  router.get('/events', eventsHandler(events));
   router.get('/status', function status(ctx: Context) {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = {
@@ -114,7 +119,7 @@ export function createMetadataApp(deps: AppDeps): MetadataApp {
   app.use(metadataGuard(deps.requireHeader));
   app.use(router.routes());
   app.use(router.allowedMethods());
-  return { app, streams };
+  return { app, streams, fast: fastPaths(store, metrics, deps.requireHeader, events) };
 }
 
 export function createProbeApp(deps: AppDeps): Koa {

@@ -5,6 +5,7 @@
 // Writes go straight to the socket (no per-client PassThrough) and each change is serialized once per
 // distinct path, however many subscribers there are.
 
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'koa';
 import type { Change, Snapshot, Store } from '../store.js';
 import { subValueChange } from '../jsonpatch.js';
@@ -62,58 +63,79 @@ function snapshotEvent(store: Store, snap: Snapshot, keys: readonly string[]): s
   return `event: snapshot\nid: ${eventId(store, snap.revision)}\ndata: ${data}\n\n`;
 }
 
-export function eventsHandler({ store, streams, retryMs = 2000, maxBacklogBytes = 1 << 20 }: EventsOptions) {
+export interface EventRequest {
+  /** raw `?path=` value, if given */
+  path: string | undefined;
+  /** Last-Event-ID header or `?lastEventId=` */
+  lastEventId: string | undefined;
+}
+
+/**
+ * Open an event stream on a raw response. Throws HttpError (before anything is written) for a bad
+ * `path` or when the stream cap is reached. Works without koa's per-request context: a subscriber costs
+ * its socket, its request/response and one closure.
+ */
+export function openEventStream(
+  { store, streams, retryMs = 2000, maxBacklogBytes = 1 << 20 }: EventsOptions,
+  req: IncomingMessage,
+  res: ServerResponse,
+  { path, lastEventId }: EventRequest,
+): void {
+  const keys = path === undefined ? [] : keysFromPath(path);
+  let unsubscribe = (): void => {};
+  let release: (() => void) | undefined;
+  const end = (): void => {
+    unsubscribe();
+    release?.();
+    if (!res.writableEnded) res.end();
+  };
+  const write = (text: string): void => {
+    if (text === '' || res.writableEnded || res.destroyed) return;
+    res.write(text);
+    if (res.writableLength > maxBacklogBytes) {
+      // a client that does not read cannot make the agent buffer without bound
+      unsubscribe();
+      release?.();
+      res.destroy();
+    }
+  };
+  release = streams.acquire({ kind: 'sse', close: end, ping: () => write(': keep-alive\n\n') });
+  if (!release) {
+    throw new HttpError(503, `too many open streams and long-polls (limit ${streams.max}, PODMETA_MAX_STREAMS); retry later`, {
+      'Retry-After': '1',
+    });
+  }
+  res.on('close', () => {
+    unsubscribe();
+    release?.();
+  });
+  res.on('error', () => {}); // a client that goes away mid-write is not an error of the agent
+  req.socket.setNoDelay(true);
+  req.socket.setTimeout(0);
+  res.writeHead(200, {
+    'Content-Type': 'text/event-stream; charset=utf-8',
+    'Cache-Control': 'no-store',
+    Connection: 'keep-alive',
+    'X-Accel-Buffering': 'no',
+  });
+  let text = `retry: ${retryMs}\n\n`;
+  const since = parseEventId(store, lastEventId);
+  const replay = since === undefined ? undefined : store.changesSince(since);
+  if (replay) {
+    for (const c of replay) text += changeEvent(store, c, keys);
+  } else {
+    text += snapshotEvent(store, store.current, keys);
+  }
+  write(text);
+  unsubscribe = store.subscribe((change) => write(changeEvent(store, change, keys)));
+}
+
+/** The koa route (reached only when the raw fast path in fast.ts did not take the request). */
+export function eventsHandler(opts: EventsOptions) {
   return async function events(ctx: Context): Promise<void> {
-    const pathParam = queryValue(ctx, 'path');
-    const keys = pathParam === undefined ? [] : keysFromPath(pathParam);
-    const lastId = ctx.get('Last-Event-ID') || queryValue(ctx, 'lastEventId');
-    const res = ctx.res;
-    let unsubscribe = (): void => {};
-    let release: (() => void) | undefined;
-    const end = (): void => {
-      unsubscribe();
-      release?.();
-      if (!res.writableEnded) res.end();
-    };
-    const write = (text: string): void => {
-      if (text === '' || res.writableEnded || res.destroyed) return;
-      res.write(text);
-      if (res.writableLength > maxBacklogBytes) {
-        // a client that does not read cannot make the agent buffer without bound
-        unsubscribe();
-        release?.();
-        res.destroy();
-      }
-    };
-    release = streams.acquire({ kind: 'sse', close: end, ping: () => write(': keep-alive\n\n') });
-    if (!release) {
-      throw new HttpError(503, `too many open streams and long-polls (limit ${streams.max}, PODMETA_MAX_STREAMS); retry later`, {
-        'Retry-After': '1',
-      });
-    }
+    const path = queryValue(ctx, 'path');
+    const lastEventId = ctx.get('Last-Event-ID') || queryValue(ctx, 'lastEventId');
+    openEventStream(opts, ctx.req, ctx.res, { path, lastEventId });
     ctx.respond = false;
-    res.on('close', () => {
-      unsubscribe();
-      release?.();
-    });
-    res.on('error', () => {}); // a client that goes away mid-write is not an error of the agent
-    ctx.req.socket.setNoDelay(true);
-    ctx.req.socket.setTimeout(0);
-    res.writeHead(200, {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-store',
-      Connection: 'keep-alive',
-      'X-Accel-Buffering': 'no',
-    });
-    let text = `retry: ${retryMs}\n\n`;
-    const since = parseEventId(store, lastId);
-    const replay = since === undefined ? undefined : store.changesSince(since);
-    if (replay) {
-      for (const c of replay) text += changeEvent(store, c, keys);
-    } else {
-      text += snapshotEvent(store, store.current, keys);
-    }
-    write(text);
-    unsubscribe = store.subscribe((change) => write(changeEvent(store, change, keys)));
   };
 }

@@ -1,28 +1,34 @@
-// The hot path: `GET /metadata` with no query is the request siblings make most. It is answered from the
-// snapshot's pre-serialized body and ETag without entering koa, so it costs about what a static response
-// costs. Anything else (or anything unusual about this request) falls through to the koa app, which
-// applies the same rules in full.
+// The hot paths, answered before koa: `GET /metadata` (no query) from the snapshot's pre-serialized body
+// and ETag, so it costs about what a static response costs; and `GET /events`, whose long-lived streams
+// should not each keep a koa context alive. Anything unusual about a request (a missing header, another
+// method, a repeated query parameter) falls through to the koa app, which applies the same rules in full
+// and answers the errors.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Store } from '../store.js';
 import type { Metrics } from '../metrics.js';
 import { tagMatches } from './metadata.js';
+import { openEventStream, type EventsOptions } from './events.js';
+import { HttpError, errorBody } from './errors.js';
 
-export function fastMetadata(store: Store, metrics: Metrics, requireHeader: boolean) {
+function headersOk(req: IncomingMessage, requireHeader: boolean): boolean {
+  const h = req.headers;
+  if (h['x-forwarded-for'] !== undefined || h.forwarded !== undefined) return false;
+  const md = h.metadata;
+  return !requireHeader || (typeof md === 'string' && md.trim().toLowerCase() === 'true');
+}
+
+export function fastPaths(store: Store, metrics: Metrics, requireHeader: boolean, events: EventsOptions) {
   const ok = metrics.httpRequests.labels({ server: 'metadata', route: 'metadata', code: '200' });
   const notModified = metrics.httpRequests.labels({ server: 'metadata', route: 'metadata', code: '304' });
   const duration = metrics.httpDuration.labels({ server: 'metadata', route: 'metadata' });
-  return function fastPath(req: IncomingMessage, res: ServerResponse): boolean {
-    if (req.url !== '/metadata' || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
-    const h = req.headers;
-    if (h['x-forwarded-for'] !== undefined || h.forwarded !== undefined) return false;
-    const md = h.metadata;
-    if (requireHeader && (typeof md !== 'string' || md.trim().toLowerCase() !== 'true')) return false;
-    const accept = h.accept;
+
+  function metadata(req: IncomingMessage, res: ServerResponse): boolean {
+    const accept = req.headers.accept;
     if (accept !== undefined && accept !== '*/*' && accept !== 'application/json') return false;
     const start = process.hrtime.bigint();
     const snap = store.current;
-    if (tagMatches(h['if-none-match'], snap.etag)) {
+    if (tagMatches(req.headers['if-none-match'], snap.etag)) {
       res.writeHead(304, { ETag: snap.etag, 'Cache-Control': 'no-store' });
       res.end();
       notModified.inc();
@@ -38,5 +44,37 @@ export function fastMetadata(store: Store, metrics: Metrics, requireHeader: bool
     }
     duration.observe(Number(process.hrtime.bigint() - start) / 1e9);
     return true;
+  }
+
+  function eventStream(req: IncomingMessage, res: ServerResponse, query: string): boolean {
+    const q = new URLSearchParams(query);
+    const paths = q.getAll('path');
+    const ids = q.getAll('lastEventId');
+    if (paths.length > 1 || ids.length > 1) return false;
+    const header = req.headers['last-event-id'];
+    let code = 200;
+    try {
+      openEventStream(events, req, res, { path: paths[0], lastEventId: (typeof header === 'string' && header) || ids[0] });
+    } catch (err) {
+      if (!(err instanceof HttpError)) throw err;
+      code = err.status;
+      const body = errorBody(err.status, err.message);
+      res.writeHead(err.status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store', ...err.headers });
+      res.end(body);
+    }
+    metrics.httpRequests.inc({ server: 'metadata', route: 'events', code: String(code) });
+    return true;
+  }
+
+  /** true when the request was answered here */
+  return function fastPath(req: IncomingMessage, res: ServerResponse): boolean {
+    const url = req.url ?? '';
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      if (url === '/metadata') return headersOk(req, requireHeader) && metadata(req, res);
+      if (req.method === 'GET' && (url === '/events' || url.startsWith('/events?'))) {
+        return headersOk(req, requireHeader) && eventStream(req, res, url.slice('/events'.length));
+      }
+    }
+    return false;
   };
 }
