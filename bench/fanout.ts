@@ -7,7 +7,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { sampleFiles } from '../test/support/samples.js';
-import { cpuSeconds, exitOf, httpGet, metricValue, MB, nowMs, ROOT, round, sleep, spawnAgent, stats, type AgentProcess } from './lib.js';
+import { cpuSeconds, exitOf, httpGet, track, metricValue, MB, nowMs, ROOT, round, sleep, spawnAgent, stats, type AgentProcess } from './lib.js';
 
 interface Worker {
   proc: ChildProcess;
@@ -16,6 +16,7 @@ interface Worker {
 
 async function startWorker(): Promise<Worker> {
   const proc = fork(join(ROOT, 'bench', 'clients.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], cwd: ROOT });
+  track(proc);
   const queue: { type: string }[] = [];
   let waiter: (() => void) | undefined;
   proc.on('message', (m: { type: string }) => {

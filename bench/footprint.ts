@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeletVolume } from '../test/support/kubelet-volume.js';
 import { SAMPLE_ENV, sampleFiles } from '../test/support/samples.js';
-import { DIST_MAIN, exitOf, freePort, MB, nowMs, requireBuilt, round, rssBytes, sleep, stats } from './lib.js';
+import { DIST_MAIN, exitOf, freePort, MB, nowMs, requireBuilt, round, rssBytes, sleep, stats, track } from './lib.js';
 
 const BARE = `require('node:http').createServer((q, s) => s.end('ok')).listen(Number(process.argv[1]), '127.0.0.1')`;
 
@@ -69,6 +69,7 @@ async function measureAgent(nodeArgs: string[], idleAfterMs: number, main = DIST
   };
   const t0 = nowMs();
   const proc = spawn(process.execPath, [...nodeArgs, main], { env, stdio: 'ignore', cwd: root });
+  track(proc);
   try {
     const ready = await timeToReady(proc, `http://127.0.0.1:${port}/readyz`, t0);
     await sleep(idleAfterMs);
@@ -83,6 +84,7 @@ async function measureBare(idleAfterMs: number): Promise<{ ready: number; rss: n
   const port = await freePort();
   const t0 = nowMs();
   const proc = spawn(process.execPath, ['-e', BARE, String(port)], { stdio: 'ignore' });
+  track(proc);
   try {
     const ready = await timeToReady(proc, `http://127.0.0.1:${port}/`, t0);
     await sleep(idleAfterMs);

@@ -119,6 +119,20 @@ export function metricValue(text: string, series: string): number | undefined {
 
 // ---- the built agent as a child process ----------------------------------------------------------
 
+/** Children still running; killed if the bench process exits without stopping them (a crash, Ctrl-C). */
+const live = new Set<ChildProcess>();
+let exitHook = false;
+export function track(proc: ChildProcess): void {
+  live.add(proc);
+  proc.once('exit', () => live.delete(proc));
+  if (!exitHook) {
+    exitHook = true;
+    process.once('exit', () => {
+      for (const p of live) p.kill('SIGKILL');
+    });
+  }
+}
+
 export interface LogLine {
   level?: string;
   msg?: string;
@@ -177,6 +191,7 @@ export async function spawnAgent(o: SpawnAgentOptions = {}): Promise<AgentProces
     ...o.env,
   };
   const proc = spawn(process.execPath, [...(o.nodeArgs ?? []), o.main ?? DIST_MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: root });
+  track(proc);
   const logs: LogLine[] = [];
   const otherOutput: string[] = [];
   let onListening: ((l: LogLine) => void) | undefined;
@@ -193,17 +208,27 @@ export async function spawnAgent(o: SpawnAgentOptions = {}): Promise<AgentProces
   });
   createInterface({ input: proc.stderr! }).on('line', (line) => otherOutput.push(`stderr: ${line}`));
   const exited = new Promise<number | string | null>((resolve) => proc.once('exit', (code, signal) => resolve(code ?? signal)));
-  const listening = await new Promise<LogLine>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`agent did not start within ${o.startTimeoutMs ?? 10_000} ms: ${otherOutput.join('\n')}`)), o.startTimeoutMs ?? 10_000);
-    onListening = (l) => {
-      clearTimeout(timer);
-      resolve(l);
-    };
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`agent exited (${code}) before listening: ${otherOutput.join('\n')}`));
+  // the "podmeta listening" line (level info) tells the ports: PODMETA_LOG_LEVEL must stay debug or info
+  let listening: LogLine;
+  try {
+    listening = await new Promise<LogLine>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`agent did not start within ${o.startTimeoutMs ?? 10_000} ms: ${otherOutput.join('\n')}`)), o.startTimeoutMs ?? 10_000);
+      onListening = (l) => {
+        clearTimeout(timer);
+        resolve(l);
+      };
+      void exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`agent exited (${code}) before listening: ${otherOutput.join('\n')}`));
+      });
     });
-  });
+  } catch (err) {
+    // never leave a child behind
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    await exited;
+    await rm(root, { recursive: true, force: true });
+    throw err;
+  }
   const metadata = String(listening.metadata);
   const [host, portText] = [metadata.slice(0, metadata.lastIndexOf(':')), metadata.slice(metadata.lastIndexOf(':') + 1)];
   const pid = proc.pid!;
@@ -243,6 +268,7 @@ export async function spawnInline(
   nodeArgs: string[] = [],
 ): Promise<{ proc: ChildProcess; ready: unknown; stop(): Promise<void> }> {
   const proc = spawn(process.execPath, [...nodeArgs, '--input-type=module', '-e', source, '--', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  track(proc);
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const ready = await new Promise<unknown>((resolve, reject) => {
     const rl = createInterface({ input: proc.stdout! });

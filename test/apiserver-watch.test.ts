@@ -221,3 +221,19 @@ test('labels/annotations leave the part after the grace period of trouble and co
   assert.equal(back?.pod?.labels?.app, 'web');
   await h.waitStatus('api', (s) => s.state === 'ok');
 });
+
+test("'auto' guard before any bookmark: a half-open stream is caught at 3 × the assumed cadence, not the watch timeout; then it stops assuming", async (t) => {
+  // watch timeouts stay 300–600 s (FAST does not shorten them); only the assumed bookmark cadence is small
+  const h = await harness(t, { timing: { inactivityMs: 'auto', inactivityMarginMs: 100, assumedBookmarkGapMs: 100 } });
+  h.server.fail({ resource: 'pods', verb: 'watch' }, { halfOpen: true });
+  await h.waitPart('api', (p) => p !== undefined);
+  await h.server.waitFor(() => podWatches(h).length === 2, 'half-open watch replaced', 8000);
+  assert.ok(h.statuses.some((s) => s.source === 'api' && s.status.error?.reason === 'WatchSilent'));
+  // a server that sends no bookmarks: the assumption failed once, so the quiet second watch is left alone
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(podWatches(h).length, 2, 'no more teardowns of a quiet watch');
+  h.server.modifyPod(NS, POD, (p) => {
+    p.metadata.labels!.alive = 'yes';
+  });
+  await h.waitPart('api', (p) => p?.pod?.labels?.alive === 'yes');
+});

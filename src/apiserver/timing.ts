@@ -27,6 +27,13 @@ export interface ApiTiming {
    */
   inactivityMs: number | 'auto';
   inactivityMarginMs: number;
+  /**
+   * 'auto' before any bookmark interval is learned: assume the apiserver's usual cadence (its watch cache
+   * sends a bookmark about every minute), so a half-open stream is caught in ~3 minutes instead of the
+   * 5–10 minute watch timeout. If that assumption ever tears a watch down before a bookmark was seen (a
+   * server that sends none), the guard falls back to timeout + margin for the rest of the agent's life.
+   */
+  assumedBookmarkGapMs: number;
   /** list / get answer and watch response headers must arrive within this */
   requestTimeoutMs: number;
   /** pod labels/annotations are withdrawn from the 'api' part after the watch was unhealthy this long */
@@ -50,6 +57,7 @@ export const DEFAULT_TIMING: Readonly<ApiTiming> = Object.freeze({
   quickFailMs: 1_000,
   inactivityMs: 'auto',
   inactivityMarginMs: 30_000,
+  assumedBookmarkGapMs: 60_000,
   requestTimeoutMs: 30_000,
   labelGraceMs: 10_000,
   nodeGetIntervalMs: 600_000,

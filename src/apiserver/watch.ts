@@ -89,6 +89,8 @@ export class Reflector {
   private readonly backoff: Backoff;
   /** learned gap between two periodic bookmarks (ms), for the 'auto' inactivity guard */
   private bookmarkGapMs: number | undefined;
+  /** the assumed bookmark cadence tore a watch down before any bookmark arrived: stop assuming */
+  private assumedGapFailed = false;
   private lists = 0;
   private watches = 0;
 
@@ -175,7 +177,8 @@ export class Reflector {
     const t = this.o.timing;
     if (t.inactivityMs !== 'auto') return t.inactivityMs;
     const byTimeout = timeoutS * 1000 + t.inactivityMarginMs;
-    return this.bookmarkGapMs === undefined ? byTimeout : Math.min(byTimeout, Math.max(3 * this.bookmarkGapMs, t.inactivityMarginMs));
+    const gap = this.bookmarkGapMs ?? (this.assumedGapFailed ? undefined : t.assumedBookmarkGapMs);
+    return gap === undefined ? byTimeout : Math.min(byTimeout, Math.max(3 * gap, t.inactivityMarginMs));
   }
 
   private async watch(rv: string): Promise<WatchOutcome & { quick: boolean }> {
@@ -246,6 +249,7 @@ export class Reflector {
       clearTimeout(guard);
       const guardMs = this.inactivityMs(timeoutS); // tightens as soon as a bookmark interval is learned
       guard = setTimeout(() => {
+        if (this.bookmarkGapMs === undefined && lastBookmarkAt === undefined) this.assumedGapFailed = true;
         local.abort();
         end(new ApiRequestError('timeout', `watch stream silent for ${guardMs} ms (half-open connection?)`, { reason: 'WatchSilent' }));
       }, guardMs);
