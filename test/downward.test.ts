@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, readlink, readdir, lstat, writeFile, mkdir, rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DownwardSource } from '../src/sources/downward.js';
+import { DownwardSource, readGeneration } from '../src/sources/downward.js';
 import type { SourcePart, SourceStatus } from '../src/document.js';
 import { createLogger } from '../src/log.js';
 import { KubeletVolume, formatMap } from './support/kubelet-volume.js';
@@ -164,4 +164,25 @@ test('the periodic re-read is a backstop when events are lost', async (t) => {
   (x.s as unknown as { ensureWatching(): void }).ensureWatching = () => {};
   await v.update(sampleFiles({ foo: 'b' }));
   await eventually(() => x.last()?.pod?.labels?.foo === 'b', 5000, 'resync read');
+});
+
+test('reads racing a stream of kubelet updates always get one whole generation (retry when it vanishes mid-read)', async (t) => {
+  const dir = join(await tmp(t), 'podinfo');
+  const files = (g: number) => ({ labels: `gen="${g}"`, annotations: `gen="${g}"`, 'pod/name': `p${g}` });
+  const v = await KubeletVolume.create(dir, files(0));
+  let writing = true;
+  const writer = (async () => {
+    for (let g = 1; g <= 150; g++) await v.update(files(g));
+    writing = false;
+  })();
+  let reads = 0;
+  while (writing) {
+    const gen = await readGeneration(dir, 1 << 20);
+    const text = [...gen.files.entries()].map(([k, b]) => (b instanceof Uint8Array ? Buffer.from(b).toString() : `${k}:error`));
+    const g = /gen="(\d+)"/.exec(text[0]!)?.[1];
+    assert.deepEqual(text, [`gen="${g}"`, `gen="${g}"`, `p${g}`], 'one generation');
+    reads++;
+  }
+  await writer;
+  assert.ok(reads > 10, `raced ${reads} reads`);
 });
