@@ -172,6 +172,8 @@ export interface SpawnAgentOptions {
   startTimeoutMs?: number;
   /** another build of the agent to run instead of dist/main.js (comparing a change) */
   main?: string;
+  /** give the agent a stdin pipe (bench-only preloads read commands from it; the agent itself does not) */
+  stdin?: boolean;
 }
 
 /** Start `node dist/main.js` with a kubelet-style volume in a temp dir, on ephemeral loopback ports. */
@@ -190,7 +192,7 @@ export async function spawnAgent(o: SpawnAgentOptions = {}): Promise<AgentProces
     PODMETA_LOG_LEVEL: 'info',
     ...o.env,
   };
-  const proc = spawn(process.execPath, [...(o.nodeArgs ?? []), o.main ?? DIST_MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: root });
+  const proc = spawn(process.execPath, [...(o.nodeArgs ?? []), o.main ?? DIST_MAIN], { env, stdio: [o.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], cwd: root });
   track(proc);
   const logs: LogLine[] = [];
   const otherOutput: string[] = [];

@@ -92,25 +92,45 @@ export function rows(r: BenchResults): Row[] {
     const p = r.apiPropagation;
     out.push({ metric: `API watch event → SSE, p99 (${p.latency.n} events)`, value: `${p.latency.p99} ms (p50 ${p.latency.p50}, max ${p.latency.max}, lost ${p.lost})`, target: '-', verdict: 'info' });
   }
+  const kb = (b: number): string => `${round(b / 1024, 1)} KB`;
+  const x = (r: number | undefined): string => (r === undefined ? '' : ` (×${r})`);
   for (const f of r.fanout ?? []) {
     const is10k = f.subscribers >= 10_000;
+    const a = f.agent;
+    const b = f.bare;
     out.push({
-      metric: `fan-out ${f.subscribers} SSE: all clients received`,
-      value: `${f.allMs} ms (p50 ${f.p50Ms}, ${f.connected}/${f.subscribers} connected, missing ${f.missing})`,
+      metric: `fan-out ${f.subscribers} SSE: ..data rename → all clients received`,
+      value: `${a.allMs} ms (p50 ${a.p50Ms}, ${a.connected}/${f.subscribers} connected, missing ${a.missing})`,
       target: is10k ? `≤ ${TARGETS.fanout10kMs} ms` : '-',
-      verdict: is10k ? v(f.allMs <= TARGETS.fanout10kMs && f.missing === 0 && f.connected === f.subscribers) : 'info',
+      verdict: is10k ? v(a.allMs <= TARGETS.fanout10kMs && a.missing === 0 && a.connected === f.subscribers) : 'info',
     });
     out.push({
-      metric: `fan-out ${f.subscribers} SSE: agent wrote all`,
-      value: `${f.agentLastWriteMs} ms (first ${f.agentFirstWriteMs}; agent ${f.agentCpuS} CPU-s, clients ${f.clientCpuS} CPU-s)`,
+      metric: `fan-out ${f.subscribers} SSE: ..data rename → agent wrote all`,
+      value: `${a.lastWriteMs} ms (first write ${a.firstWriteMs}; agent ${a.cpuS} CPU-s, clients ${a.clientCpuS} CPU-s)`,
       target: is10k ? `≤ ${TARGETS.fanout10kMs} ms` : '-',
-      verdict: is10k ? v(f.agentLastWriteMs <= TARGETS.fanout10kMs) : 'info',
+      verdict: is10k ? v(a.lastWriteMs <= TARGETS.fanout10kMs) : 'info',
     });
+    if (b) {
+      out.push({
+        metric: `fan-out ${f.subscribers} SSE: first write → all received, agent vs bare`,
+        value: `${a.deliveredMs} vs ${b.deliveredMs} ms${x(f.ratio?.deliveredMs)}; wrote all in ${a.writeSpanMs} vs ${b.writeSpanMs} ms${x(f.ratio?.writeSpanMs)}${b.missing ? `; bare missing ${b.missing}` : ''}`,
+        target: '-',
+        verdict: 'info',
+      });
+    }
     out.push({
-      metric: `fan-out ${f.subscribers} SSE: agent RSS per subscriber`,
-      value: `${round(f.bytesPerSubscriber / 1024, 1)} KB (${f.rssBeforeMB} → ${f.rssAfterMB} MB)`,
+      metric: `fan-out ${f.subscribers} SSE: RSS per subscriber, agent${b ? ' vs bare' : ''}`,
+      value: `${kb(a.bytesPerSubscriber)}${b ? ` vs ${kb(b.bytesPerSubscriber)}${x(f.ratio?.rssPerSubscriber)}` : ''} (agent ${a.rssBeforeMB} → ${a.rssAfterMB} MB)`,
       target: `≤ ${TARGETS.bytesPerSubscriber / 1024} KB`,
-      verdict: v(f.bytesPerSubscriber <= TARGETS.bytesPerSubscriber),
+      verdict: v(a.bytesPerSubscriber <= TARGETS.bytesPerSubscriber),
+    });
+    out.push({
+      metric: `fan-out ${f.subscribers} SSE: V8 heap per subscriber, agent${b ? ' vs bare' : ''}`,
+      value:
+        `live (after full GC) ${kb(a.liveHeapPerSubscriber)}${b ? ` vs ${kb(b.liveHeapPerSubscriber)}${x(f.ratio?.liveHeapPerSubscriber)}` : ''}; ` +
+        `heapUsed Δ, no GC ${kb(a.heapUsedPerSubscriber)}${b ? ` vs ${kb(b.heapUsedPerSubscriber)}` : ''}`,
+      target: '-',
+      verdict: 'info',
     });
   }
   if (r.longPoll) {
@@ -175,7 +195,7 @@ async function main(argv: string[]): Promise<number> {
   if (want('fanout')) {
     r.fanout = [];
     for (const n of quick ? [1000] : [1000, 10_000]) {
-      log(`fan-out (${n} SSE subscribers in worker processes)`);
+      log(`fan-out (${n} SSE subscribers in worker processes; agent, then a bare node:http SSE server with the same bytes)`);
       r.fanout.push(await runFanout({ subscribers: n, log }));
     }
   }

@@ -364,7 +364,7 @@ async function main(argv: string[]): Promise<number> {
         }
         let action = pick(chaosKinds);
         // A half-open watch is detected only by the agent's inactivity guard: max(3 × the learned bookmark gap,
-        // 30 s) — or, before a gap was learned, the watch timeout + 30 s (5.5–10.5 min; see BENCHMARKS.md).
+        // 30 s) — or, before a gap was learned, 3 × an assumed 60 s cadence = 180 s (see BENCHMARKS.md).
         // Meanwhile the API's stale labels win. So it is injected once, after a quiet 12 s in which the agent
         // learns the fake server's 5 s bookmark cadence, early enough to be detected before the final check.
         if (action === 'halfopen') action = 'drop';
