@@ -91,6 +91,7 @@ export class Metrics {
 
   setSourceState(source: SourceName, state: SourceState, reason?: string): void {
     for (const s of STATES) this.sourceState.set({ source, state: s }, s === state ? 1 : 0);
-    if (state !== 'ok' && state !== 'disabled') this.sourceErrors.inc({ source, reason: reason ?? state });
+    // 'degraded' with reason Starting is the API source waiting for its first answer, not an error
+    if (state !== 'ok' && state !== 'disabled' && reason !== 'Starting') this.sourceErrors.inc({ source, reason: reason ?? state });
   }
 }
