@@ -8,10 +8,14 @@ import { fakeJwt, SaDir } from './support/sa-dir.js';
 import { FAST } from './support/api-harness.js';
 import { startAgent, sampleFiles, eventually } from './support/agent.js';
 import { openSse } from './support/sse.js';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
 
 const POD = 'web-5d9c7b8f4-x7k2p';
 
-async function cluster(t: test.TestContext, opts: { forbidPods?: boolean } = {}) {
+async function cluster(t: test.TestContext, opts: { forbidPods?: boolean; config?: Record<string, string> } = {}) {
   const token = fakeJwt('default', 'podmeta');
   const server = await FakeApiServer.start({ tokens: [token] });
   t.after(() => server.close());
@@ -32,6 +36,7 @@ async function cluster(t: test.TestContext, opts: { forbidPods?: boolean } = {})
       PODMETA_SA_DIR: sa.dir,
       KUBERNETES_SERVICE_HOST: server.host,
       KUBERNETES_SERVICE_PORT: String(server.port),
+      ...opts.config,
     },
     agent: { apiTiming: FAST },
   });
@@ -99,4 +104,34 @@ test('403 (RBAC): volume data still served, agent ready, /status names the missi
   assert.equal(doc.pod.name, POD);
   const everything = JSON.stringify(st) + JSON.stringify(doc) + JSON.stringify(agent.logs) + (await (await fetch(agent.probe + '/metrics')).text());
   assert.ok(!everything.includes(token), 'the token never appears');
+});
+
+test('the ambassador in front of the fake API server: kubectl get pod, a streamed watch, refusals', async (t) => {
+  const { agent, server, token } = await cluster(t, { config: { PODMETA_PROXY_LISTEN: '127.0.0.1:0' } });
+  const proxy = agent.proxy!;
+  const kubectl = (...args: string[]) =>
+    run('kubectl', ['--server', proxy, ...args], { env: { ...process.env, KUBECONFIG: '/dev/null', HOME: agent.dir } });
+  const name = (await kubectl('get', 'pod', POD, '-n', 'default', '-o', 'jsonpath={.metadata.name}')).stdout;
+  assert.equal(name, POD);
+  const raw = JSON.parse((await kubectl('get', '--raw', `/api/v1/namespaces/default/pods/${POD}`)).stdout);
+  assert.equal(raw.metadata.uid, '1d591f87-4c1d-4a4e-9c2f-2b7d0a4e8f31');
+
+  // a watch streams through: an event arrives while the upstream stream is still open
+  const watch = spawn('curl', ['-sN', `${proxy}/api/v1/namespaces/default/pods?watch=1&fieldSelector=metadata.name%3D${POD}`]);
+  t.after(() => watch.kill());
+  let out = '';
+  watch.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  await eventually(() => out.includes('"ADDED"'), 10_000, 'ADDED through the proxy');
+  server.modifyPod('default', POD, (p) => {
+    (p.metadata as { labels: Record<string, string> }).labels.via = 'proxy';
+  });
+  await eventually(() => out.includes('"via":"proxy"'), 10_000, 'MODIFIED through the proxy');
+
+  const del = await fetch(`${proxy}/api/v1/namespaces/default/pods/${POD}`, { method: 'DELETE' });
+  assert.equal(del.status, 403);
+  const secrets = await fetch(`${proxy}/api/v1/namespaces/default/secrets`);
+  assert.equal(secrets.status, 403);
+  assert.match(((await secrets.json()) as { message: string }).message, /PODMETA_PROXY_REJECT_PATHS/);
+  assert.ok(server.getPod('default', POD), 'nothing was deleted');
+  assert.ok(!JSON.stringify(agent.logs).includes(token), 'token never logged');
 });
