@@ -95,7 +95,9 @@ export const WRITE_PROBE_ARG = `--import=data:text/javascript;base64,${Buffer.fr
  * GC (the process is started with --expose-gc), so heapUsed is the live heap. stdin is unref'd: it never
  * keeps the process alive.
  */
-const MEM_PROBE = `
+/** Source of a child-process snippet that calls `body` (code using `line`) for each line on stdin; stdin is
+ * unref'd, so it never keeps the process alive. */
+const stdinLines = (body: string): string => `
 let buf = '';
 process.stdin.setEncoding('utf8');
 process.stdin.on('data', (d) => {
@@ -104,13 +106,16 @@ process.stdin.on('data', (d) => {
   while ((i = buf.indexOf('\\n')) >= 0) {
     const line = buf.slice(0, i);
     buf = buf.slice(i + 1);
-    if (!line.startsWith('bench-mem ')) continue;
-    if (line === 'bench-mem gc' && typeof globalThis.gc === 'function') globalThis.gc();
-    process.stderr.write('bench-mem ' + JSON.stringify(process.memoryUsage()) + '\\n');
+${body}
   }
 });
 process.stdin.unref?.();
 `;
+
+const MEM_PROBE = stdinLines(`
+    if (!line.startsWith('bench-mem ')) continue;
+    if (line === 'bench-mem gc' && typeof globalThis.gc === 'function') globalThis.gc();
+    process.stderr.write('bench-mem ' + JSON.stringify(process.memoryUsage()) + '\\n');`);
 const MEM_PROBE_ARGS = ['--expose-gc', `--import=data:text/javascript;base64,${Buffer.from(MEM_PROBE).toString('base64')}`];
 
 /**
@@ -137,14 +142,7 @@ const server = http.createServer(
   },
 );
 server.listen(0, '127.0.0.1', () => process.stdout.write('ready ' + JSON.stringify({ port: server.address().port }) + '\\n'));
-let buf = '';
-process.stdin.setEncoding('utf8');
-process.stdin.on('data', (d) => {
-  buf += d;
-  let i;
-  while ((i = buf.indexOf('\\n')) >= 0) {
-    const line = buf.slice(0, i);
-    buf = buf.slice(i + 1);
+${stdinLines(`
     if (line === 'change') {
       let n = 0, first = 0;
       for (const res of open) {
@@ -155,10 +153,7 @@ process.stdin.on('data', (d) => {
       process.stderr.write('bench-writes ' + first + ' ' + now() + ' ' + n + '\\n');
     } else if (line === 'count') {
       process.stderr.write('bench-count ' + open.size + '\\n');
-    }
-  }
-});
-process.stdin.unref?.();
+    }`)}
 process.on('SIGTERM', () => server.close(() => process.exit(0)) && server.closeAllConnections());
 `;
 

@@ -63,8 +63,6 @@ export class Store {
   private readonly excluded: (k: string) => boolean;
   private readonly bufferSize: number;
   private readonly now: () => Date;
-  /** number of document changes since start (= revision), for metrics */
-  changes = 0;
 
   constructor({ annotationsExclude = [], bufferSize = 512, now = () => new Date() }: StoreOptions = {}) {
     this.excluded = keyMatcher(annotationsExclude);
@@ -99,7 +97,6 @@ export class Store {
     const patch = diff(prevBody, next);
     const change: Change = Object.freeze({ revision: after.revision, patch: Object.freeze(patch), before, after });
     this.snapshot = after;
-    this.changes++;
     this.recent.push(change);
     if (this.recent.length > this.bufferSize) this.recent.shift();
     for (const fn of this.subscribers) {

@@ -12,6 +12,7 @@ import { metadataHandler } from './metadata.js';
 import { eventsHandler } from './events.js';
 import { StreamRegistry } from './streams.js';
 import { fastPaths } from './fast.js';
+import { metadataRefusal } from './guard.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export interface AppDeps {
@@ -62,17 +63,8 @@ function instrument(metrics: Metrics, server: string) {
 
 function metadataGuard(requireHeader: boolean) {
   return async function metadataHeaders(ctx: Context, next: Next): Promise<void> {
-    if (ctx.get('X-Forwarded-For') !== '' || ctx.get('Forwarded') !== '') {
-      const name = ctx.get('X-Forwarded-For') !== '' ? 'X-Forwarded-For' : 'Forwarded';
-      return sendError(
-        ctx,
-        403,
-        `requests carrying ${name} are refused: the metadata API serves the pod's own containers directly, never through a proxy; remove the ${name} header`,
-      );
-    }
-    if (requireHeader && ctx.get('Metadata').trim().toLowerCase() !== 'true') {
-      return sendError(ctx, 403, 'missing header "Metadata: true": add it to the request, e.g. curl -H "Metadata: true" ... (it protects against request forgery from a sibling app)');
-    }
+    const refusal = metadataRefusal(ctx.req.headers, requireHeader);
+    if (refusal !== undefined) return sendError(ctx, 403, refusal);
     await next();
   };
 }

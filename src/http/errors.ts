@@ -1,6 +1,7 @@
 // One error type carrying an HTTP status; one middleware turns it (and anything else) into the contract's
 // JSON error body {"code","reason","message"}. 5xx messages are never exposed.
 
+import type { ServerResponse } from 'node:http';
 import type { Context, Next } from 'koa';
 
 const REASONS: Record<number, string> = {
@@ -30,6 +31,18 @@ export class HttpError extends Error {
 
 export function errorBody(status: number, message: string): string {
   return JSON.stringify({ code: status, reason: REASONS[status] ?? 'Error', message });
+}
+
+/** The same JSON error on a raw response (paths that answer before or without koa). */
+export function writeError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+  const body = errorBody(status, message);
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-store',
+    ...headers,
+  });
+  res.end(body);
 }
 
 export function sendError(ctx: Context, status: number, message: string, headers: Record<string, string> = {}): void {

@@ -9,14 +9,8 @@ import type { Store } from '../store.js';
 import type { Metrics } from '../metrics.js';
 import { tagMatches } from './metadata.js';
 import { openEventStream, type EventsOptions } from './events.js';
-import { HttpError, errorBody } from './errors.js';
-
-function headersOk(req: IncomingMessage, requireHeader: boolean): boolean {
-  const h = req.headers;
-  if (h['x-forwarded-for'] !== undefined || h.forwarded !== undefined) return false;
-  const md = h.metadata;
-  return !requireHeader || (typeof md === 'string' && md.trim().toLowerCase() === 'true');
-}
+import { HttpError, writeError } from './errors.js';
+import { metadataRefusal } from './guard.js';
 
 export function fastPaths(store: Store, metrics: Metrics, requireHeader: boolean, events: EventsOptions) {
   const tally = metrics.fastTally;
@@ -54,9 +48,7 @@ export function fastPaths(store: Store, metrics: Metrics, requireHeader: boolean
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
       code = err.status;
-      const body = errorBody(err.status, err.message);
-      res.writeHead(err.status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store', ...err.headers });
-      res.end(body);
+      writeError(res, err.status, err.message, err.headers);
     }
     metrics.httpRequests.inc({ server: 'metadata', route: 'events', code: String(code) });
     return true;
@@ -66,9 +58,10 @@ export function fastPaths(store: Store, metrics: Metrics, requireHeader: boolean
   return function fastPath(req: IncomingMessage, res: ServerResponse): boolean {
     const url = req.url ?? '';
     if (req.method === 'GET' || req.method === 'HEAD') {
-      if (url === '/metadata') return headersOk(req, requireHeader) && metadata(req, res);
+      // a refused request goes on to koa, which answers the 403
+      if (url === '/metadata') return metadataRefusal(req.headers, requireHeader) === undefined && metadata(req, res);
       if (req.method === 'GET' && (url === '/events' || url.startsWith('/events?'))) {
-        return headersOk(req, requireHeader) && eventStream(req, res, url.slice('/events'.length));
+        return metadataRefusal(req.headers, requireHeader) === undefined && eventStream(req, res, url.slice('/events'.length));
       }
     }
     return false;

@@ -80,7 +80,6 @@ function send(ctx: Context, r: Rendered, inm: string | undefined): void {
 export interface MetadataDeps {
   store: Store;
   streams: StreamRegistry;
-  onWaiting?(delta: 1 | -1): void;
 }
 
 export function metadataHandler({ store, streams }: MetadataDeps) {

@@ -8,7 +8,7 @@ import type { ProxyConfig } from '../config.js';
 import type { ApiTransport } from '../apiserver/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { errorBody } from '../http/errors.js';
+import { writeError } from '../http/errors.js';
 import { checkRequest, compileRules, relaxedRules } from './rules.js';
 import { forward } from './upstream.js';
 
@@ -54,13 +54,7 @@ export function createProxyServer({ config, transport, log, metrics, upstreamTim
     };
     const reply = (status: number, message: string): void => {
       headersOut(status);
-      const body = errorBody(status, message);
-      res.writeHead(status, {
-        'Content-Type': 'application/json; charset=utf-8',
-        'Cache-Control': 'no-store',
-        'Content-Length': Buffer.byteLength(body),
-      });
-      res.end(body);
+      writeError(res, status, message);
     };
 
     res.once('close', () => {

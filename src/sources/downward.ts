@@ -24,7 +24,7 @@ export interface DownwardOptions {
   /** how often a missing directory is looked for */
   missingPollMs?: number;
   /** called after every completed read (metrics, tests) */
-  onRead?(info: { changed: boolean; generation: string | undefined; problems: number }): void;
+  onRead?(): void;
 }
 
 export interface Problem {
@@ -142,7 +142,6 @@ export class DownwardSource {
   private state: 'init' | 'ok' | 'missing' | 'degraded' | 'error' = 'init';
   private lastProblemsKey = '';
   private readonly o: Required<Omit<DownwardOptions, 'onRead'>> & Pick<DownwardOptions, 'onRead'>;
-  reads = 0;
 
   constructor(opts: DownwardOptions) {
     this.o = {
@@ -215,7 +214,6 @@ export class DownwardSource {
       return;
     }
     this.ensureWatching();
-    this.reads++;
     const items = new Map<string, VolumeItem>();
     const problems: Problem[] = [];
     for (const [rel, content] of gen.files) {
@@ -230,10 +228,9 @@ export class DownwardSource {
     }
     this.lastGood = items;
     const part = assembleVolumePart(items);
-    const before = this.state;
     this.o.onPart(part);
     this.report(problems, gen.generation, gen.files.size);
-    this.o.onRead?.({ changed: before !== this.state, generation: gen.generation, problems: problems.length });
+    this.o.onRead?.();
   }
 
   private report(problems: Problem[], generation: string | undefined, files: number): void {
