@@ -98,7 +98,7 @@ test('malformed labels keep the last good value, are reported, and recover when 
   assert.deepEqual(x.last()!.pod!.labels, { foo: 'good' }, 'last good labels kept');
   assert.match(x.status()!.error!.message, /^labels: /);
   assert.ok(x.status()!.error!.hint);
-  assert.equal(x.logs.filter((l) => l.includes('rejected')).length, 1, 'logged once');
+  assert.equal(x.logs.filter((l) => l.includes('downward source degraded')).length, 1, 'logged once');
   await v.update(sampleFiles({ foo: 'fixed' }));
   await eventually(() => x.status()?.state === 'ok' && x.last()?.pod?.labels?.foo === 'fixed', 5000, 'recovered');
 });

@@ -9,13 +9,16 @@ import { join } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { SourcePart, SourceStatus } from '../document.js';
 import type { Logger } from '../log.js';
+import { StatusReporter } from '../status.js';
 import { assembleVolumePart, parseVolumeFile, type VolumeItem } from './volume-parse.js';
 
 export interface DownwardOptions {
   dir: string;
   log: Logger;
   onPart(part: SourcePart | undefined): void;
-  onStatus(status: Omit<SourceStatus, 'since'>): void;
+  onStatus(status: SourceStatus): void;
+  /** clock for `since` (tests) */
+  now?: () => number;
   debounceMs?: number;
   /** the longest a burst of events can delay a read */
   maxDelayMs?: number;
@@ -139,9 +142,8 @@ export class DownwardSource {
   private again = false;
   private stopped = false;
   private lastGood = new Map<string, VolumeItem>();
-  private state: 'init' | 'ok' | 'missing' | 'degraded' | 'error' = 'init';
-  private lastProblemsKey = '';
-  private readonly o: Required<Omit<DownwardOptions, 'onRead'>> & Pick<DownwardOptions, 'onRead'>;
+  private readonly status: StatusReporter<'downward'>;
+  private readonly o: Required<Omit<DownwardOptions, 'onRead' | 'now'>> & Pick<DownwardOptions, 'onRead'>;
 
   constructor(opts: DownwardOptions) {
     this.o = {
@@ -152,6 +154,7 @@ export class DownwardSource {
       missingPollMs: 1000,
       ...opts,
     };
+    this.status = new StatusReporter('downward', (_s, st) => opts.onStatus(st), opts.log, opts.now);
   }
 
   /** Reads once (so /readyz can report the local sources read) and starts watching. */
@@ -234,61 +237,40 @@ export class DownwardSource {
   }
 
   private report(problems: Problem[], generation: string | undefined, files: number): void {
-    const key = JSON.stringify(problems);
     const detail = { dir: this.o.dir, files, kubeletLayout: generation !== undefined };
     if (problems.length === 0) {
-      if (this.state !== 'ok') this.o.log.info('downward volume read', { dir: this.o.dir, files, recovered: this.state !== 'init' });
-      this.state = 'ok';
-      this.lastProblemsKey = '';
-      this.o.onStatus({ state: 'ok', detail });
+      this.status.set('ok', undefined, detail);
       return;
     }
     const message = problems.map((p) => (p.message.startsWith(`${p.file}:`) ? p.message : `${p.file}: ${p.message}`)).join('; ');
-    if (this.state !== 'degraded' || key !== this.lastProblemsKey) {
-      this.o.log.warn('downward volume file rejected; serving its last good value', { dir: this.o.dir, problems });
-    }
-    this.state = 'degraded';
-    this.lastProblemsKey = key;
-    this.o.onStatus({
-      state: 'degraded',
-      error: {
+    this.status.set(
+      'degraded',
+      {
         reason: 'BadFile',
         message,
         hint: 'the last good value of each listed file is still served; fix the file (or the pod spec item that produces it) and it recovers by itself',
       },
-      detail: { ...detail, problems },
-    });
+      { ...detail, problems },
+    );
   }
 
   private onReadError(err: unknown): void {
     const code = errCode(err);
     if (code === 'ENOENT' || code === 'ENOTDIR') {
-      if (this.state !== 'missing') {
-        this.o.log.warn('downward volume directory missing', { dir: this.o.dir, keepingLastGood: this.lastGood.size > 0 });
-      }
-      this.state = 'missing';
-      this.o.onStatus({
-        state: 'missing',
-        error: {
-          reason: 'NotFound',
-          message: `directory ${this.o.dir} does not exist`,
-          hint: `mount a downwardAPI volume at ${this.o.dir} (without subPath) or set PODMETA_DOWNWARD_DIR; it is picked up when it appears`,
-        },
-      });
+      this.status.set('missing', {
+        reason: 'NotFound',
+        message: `directory ${this.o.dir} does not exist`,
+        hint: `mount a downwardAPI volume at ${this.o.dir} (without subPath) or set PODMETA_DOWNWARD_DIR; it is picked up when it appears`,
+      }, { dir: this.o.dir, keepingLastGood: this.lastGood.size > 0 });
       void this.unwatch();
       this.pollForDirectory();
       return;
     }
-    if (this.state !== 'error') this.o.log.error('downward volume unreadable', { dir: this.o.dir, err });
-    this.state = 'error';
-    this.o.onStatus({
-      state: 'error',
-      error: {
-        reason: code ?? 'ReadError',
-        message: `cannot read ${this.o.dir}: ${(err as Error).message}`,
-        hint: 'check the volume mount and its permissions (the agent runs as a non-root user); the last good values are still served',
-      },
-    });
+    this.status.set('error', {
+      reason: code ?? 'ReadError',
+      message: `cannot read ${this.o.dir}: ${(err as Error).message}`,
+      hint: 'check the volume mount and its permissions (the agent runs as a non-root user); the last good values are still served',
+    }, { dir: this.o.dir });
   }
 
   private pollForDirectory(): void {
