@@ -7,7 +7,7 @@ import type { SourceName, SourcePart } from './document.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { Store } from './store.js';
-import { partFromEnv } from './sources/env.js';
+import { envStatus, partFromEnv } from './sources/env.js';
 import { DownwardSource } from './sources/downward.js';
 import { createApiSource, type ApiSource } from './apiserver/index.js';
 import { createMetadataApp, createProbeApp } from './http/app.js';
@@ -40,11 +40,26 @@ function hostPort(a: ListenAddress): string {
   return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }
 
-function listen(server: Server, a: ListenAddress): Promise<string> {
+/** A listener that could not be opened; names the variable that configures it. */
+export class ListenError extends Error {
+  override name = 'ListenError';
+  constructor(
+    readonly variable: string,
+    address: ListenAddress,
+    cause: Error & { code?: string },
+  ) {
+    super(`${variable}=${JSON.stringify(hostPort(address))}: cannot listen: ${cause.code === 'EADDRINUSE' ? 'the address is already in use' : cause.code === 'ENOTFOUND' || cause.code === 'EAI_AGAIN' ? `the host ${JSON.stringify(address.host)} does not resolve` : cause.code === 'EADDRNOTAVAIL' ? 'the address is not one of this pod\'s addresses' : cause.message}`, { cause });
+  }
+}
+
+type ListenerName = 'metadata' | 'probe' | 'proxy';
+const LISTEN_VARIABLE: Record<ListenerName, string> = { metadata: 'PODMETA_LISTEN', probe: 'PODMETA_PROBE_LISTEN', proxy: 'PODMETA_PROXY_LISTEN' };
+
+function listen(name: ListenerName, server: Server, a: ListenAddress): Promise<string> {
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: Error) => reject(new ListenError(LISTEN_VARIABLE[name], a, err)));
     server.listen(a.port, a.host, () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
       const addr = server.address();
       resolve(typeof addr === 'object' && addr ? hostPort({ host: addr.address, port: addr.port }) : String(addr));
     });
@@ -69,9 +84,11 @@ export class Agent {
   private readonly log: Logger;
   private readonly downward: DownwardSource;
   private api: ApiSource | undefined;
-  private readonly servers: Server[] = [];
+  /** the listeners, by name; the probe listener closes last on shutdown */
+  private readonly servers: Partial<Record<ListenerName, Server>> = {};
   private streams: StreamRegistry | undefined;
-  private localRead = false;
+  /** readiness: each local source has been read once */
+  private readonly read = { env: false, downward: false };
   private draining = false;
   private initialPart: SourcePart | undefined;
   private initializing = true;
@@ -104,35 +121,28 @@ export class Agent {
   /** Read the local sources once, start the API source, then listen. */
   async start(): Promise<Addresses> {
     const { config, env, log } = this.o;
-    // env: a snapshot at container start
+    // env: a snapshot at container start; it never changes afterwards
     const { part: envPart, problems } = partFromEnv(env);
-    if (problems.length > 0) {
-      log.warn('ignored invalid downward env values', { problems });
-      this.store.setStatus('env', {
-        state: 'degraded',
-        error: {
-          reason: 'BadValue',
-          message: problems.map((p) => `${p.variable}: ${p.message}`).join('; '),
-          hint: 'fix the env entries in the pod spec (fieldRef / resourceFieldRef); env never changes after the container starts',
-        },
-      });
-    } else {
-      this.store.setStatus('env', { state: 'ok' });
-    }
+    if (problems.length > 0) log.warn('ignored invalid downward env values', { problems });
+    this.store.setStatus('env', envStatus(problems));
+    this.read.env = true;
     await this.downward.start();
     this.initializing = false;
     this.store.setParts({ env: envPart, downward: this.initialPart });
-    this.localRead = true;
+    this.read.downward = true;
 
-    const doc = this.store.current.doc;
+    // The API source needs to know which Pod and Node are its own: the env and volume parts say (env wins,
+    // as in the merged document); it never reads the store.
+    const identity = { ...this.initialPart?.pod, ...envPart.pod };
+    const nodeName = envPart.node?.name ?? this.initialPart?.node?.name;
     this.api = createApiSource({
       mode: config.api,
       saDir: config.saDir,
       ...(config.serviceHost !== undefined ? { serviceHost: config.serviceHost } : {}),
       ...(config.servicePort !== undefined ? { servicePort: config.servicePort } : {}),
-      ...(doc.pod.name !== undefined ? { podName: doc.pod.name } : {}),
-      ...(doc.pod.namespace !== undefined ? { namespace: doc.pod.namespace } : {}),
-      ...(doc.node.name !== undefined ? { nodeName: doc.node.name } : {}),
+      ...(identity.name !== undefined ? { podName: identity.name } : {}),
+      ...(identity.namespace !== undefined ? { namespace: identity.namespace } : {}),
+      ...(nodeName !== undefined ? { nodeName } : {}),
       nodeLabels: config.nodeLabels,
       log: log.child({ source: 'api' }),
       onPart: (source: SourceName, part: SourcePart | undefined) => this.store.setPart(source, part),
@@ -155,7 +165,7 @@ export class Agent {
       maxStreams: config.maxStreams,
       ...(this.o.keepAliveMs !== undefined ? { keepAliveMs: this.o.keepAliveMs } : {}),
       ...(this.o.retryMs !== undefined ? { retryMs: this.o.retryMs } : {}),
-      checks: () => ({ env: true, downward: this.localRead }),
+      checks: () => ({ ...this.read }),
       draining: () => this.draining,
     };
     const { app, streams, fast } = createMetadataApp(deps);
@@ -165,22 +175,19 @@ export class Agent {
       if (!fast(req, res)) void koa(req, res);
     });
     const probeServer = makeServer(createProbeApp(deps).callback());
-    this.servers.push(probeServer, metaServer);
+    this.servers.metadata = metaServer;
+    this.servers.probe = probeServer;
     const addresses: Addresses = {
-      metadata: await listen(metaServer, config.listen),
-      probe: await listen(probeServer, config.probeListen),
+      metadata: await listen('metadata', metaServer, config.listen),
+      probe: await listen('probe', probeServer, config.probeListen),
     };
     if (config.proxy) {
       const proxy = createProxyServer({ config: config.proxy, transport: this.api.transport, log: log.child({ component: 'proxy' }), metrics: this.metrics });
-      this.servers.push(proxy);
-      addresses.proxy = await listen(proxy, config.proxy.listen);
+      this.servers.proxy = proxy;
+      addresses.proxy = await listen('proxy', proxy, config.proxy.listen);
     }
     log.info('podmeta listening', { ...addresses, revision: this.store.current.revision });
     return addresses;
-  }
-
-  get isDraining(): boolean {
-    return this.draining;
   }
 
   /** Unready, end streams, finish in-flight requests, stop sources; the probe listener closes last so
@@ -191,8 +198,8 @@ export class Agent {
     if (this.o.drainDelayMs) await new Promise((r) => setTimeout(r, this.o.drainDelayMs));
     this.streams?.closeAll();
     const grace = this.o.shutdownGraceMs ?? 3000;
-    const [probe, ...others] = this.servers;
-    await Promise.all([...others.map((s) => closeServer(s, grace)), this.downward.stop(), this.api?.stop()]);
+    const { probe, metadata, proxy } = this.servers;
+    await Promise.all([metadata, proxy].map((s) => s && closeServer(s, grace)).concat(this.downward.stop(), this.api?.stop()));
     if (probe) await closeServer(probe, grace);
   }
 }

@@ -7,6 +7,7 @@
 import { request, type IncomingMessage } from 'node:http';
 import { DEFAULTS, parseListen } from './config.js';
 import { BUILD } from './build-info.js';
+import { SseParser } from './sse-parse.js';
 
 const USAGE = `usage:
   podmeta get [path] [--text]   print the document or one part (e.g. pod/labels, pod/name)
@@ -83,29 +84,16 @@ async function cmdWatch(args: string[]): Promise<void> {
       const res = await get('PODMETA_LISTEN', url, lastId ? { 'Last-Event-ID': lastId } : {});
       if (res.statusCode !== 200) fail(errorMessage(await readAll(res), res.statusCode));
       failures = 0;
-      let buf = '';
-      let event = 'message';
-      let data: string[] = [];
+      const parser = new SseParser({
+        event: ({ event, id, data }) => {
+          if (id !== undefined) lastId = id;
+          const payload = JSON.parse(data) as unknown;
+          const out = event === 'change' ? { event, ...(payload as object) } : { event, value: payload };
+          process.stdout.write(JSON.stringify(out) + '\n');
+        },
+      });
       res.setEncoding('utf8');
-      for await (const chunk of res) {
-        buf += chunk as string;
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl).replace(/\r$/, '');
-          buf = buf.slice(nl + 1);
-          if (line === '') {
-            if (data.length > 0) {
-              const payload = JSON.parse(data.join('\n')) as unknown;
-              const out = event === 'change' ? { event, ...(payload as object) } : { event, value: payload };
-              process.stdout.write(JSON.stringify(out) + '\n');
-            }
-            event = 'message';
-            data = [];
-          } else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
-          else if (line.startsWith('event:')) event = line.slice(6).trim();
-          else if (line.startsWith('id:')) lastId = line.slice(3).trim();
-        }
-      }
+      for await (const chunk of res) parser.feed(chunk as string);
     } catch (err) {
       if (++failures > 5) fail(`cannot reach the agent: ${(err as Error).message}`);
     }

@@ -137,11 +137,29 @@ const schema = z.object({
   PODMETA_LOG_LEVEL: oneOf(['debug', 'info', 'warn', 'error']),
   PODMETA_MAX_STREAMS: int(1, 1_000_000),
   PODMETA_RESYNC_SECONDS: int(1, 86_400),
-  PODMETA_DEBOUNCE_MS: int(0, 10_000),
+  // a burst of volume events delays a read by at most 60 ms (DownwardSource maxDelayMs), so a longer
+  // debounce would not be honoured: refuse it rather than cap it silently
+  PODMETA_DEBOUNCE_MS: int(0, 60),
   PODMETA_MAX_FILE_BYTES: int(1024, 64 * 1024 * 1024),
   KUBERNETES_SERVICE_HOST: z.optional(z.string()),
   KUBERNETES_SERVICE_PORT: z.optional(z.string()),
 });
+
+const WILDCARD = new Set(['0.0.0.0', '::', '[::]']);
+
+/** Two listeners on the same port whose hosts overlap (equal, or one is a wildcard) cannot both listen. */
+function listenerClash(listeners: readonly (readonly [string, ListenAddress])[]): string | undefined {
+  for (let i = 0; i < listeners.length; i++) {
+    for (let j = i + 1; j < listeners.length; j++) {
+      const [na, a] = listeners[i]!;
+      const [nb, b] = listeners[j]!;
+      if (a.port === 0 || a.port !== b.port) continue;
+      if (a.host === b.host || WILDCARD.has(a.host) || WILDCARD.has(b.host))
+        return `${na} and ${nb} both use port ${a.port} (${a.host} and ${b.host} overlap): give each listener its own port`;
+    }
+  }
+  return undefined;
+}
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -166,6 +184,12 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     throw new ConfigError(`invalid configuration (${lines.length} problem${lines.length === 1 ? '' : 's'}):\n${lines.join('\n')}`);
   }
   const e = r.data;
+  const clash = listenerClash([
+    ['PODMETA_LISTEN', e.PODMETA_LISTEN],
+    ['PODMETA_PROBE_LISTEN', e.PODMETA_PROBE_LISTEN],
+    ...(e.PODMETA_PROXY_LISTEN ? [['PODMETA_PROXY_LISTEN', e.PODMETA_PROXY_LISTEN] as const] : []),
+  ]);
+  if (clash) throw new ConfigError(`invalid configuration (1 problem):\n  ${clash}`);
   const cfg: Config = {
     listen: e.PODMETA_LISTEN,
     probeListen: e.PODMETA_PROBE_LISTEN,

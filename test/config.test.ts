@@ -83,3 +83,27 @@ test('parseListen', () => {
   assert.equal(typeof parseListen(':80'), 'string');
   assert.equal(typeof parseListen('::1:80'), 'string', 'IPv6 needs brackets');
 });
+
+test('two listeners on one port are a configuration error naming both variables', () => {
+  for (const [env, names] of [
+    [{ PODMETA_LISTEN: '127.0.0.1:9000', PODMETA_PROBE_LISTEN: '0.0.0.0:9000' }, ['PODMETA_LISTEN', 'PODMETA_PROBE_LISTEN']],
+    [{ PODMETA_LISTEN: '127.0.0.1:9978' }, ['PODMETA_LISTEN', 'PODMETA_PROBE_LISTEN']],
+    [{ PODMETA_PROXY_LISTEN: '127.0.0.1:9977' }, ['PODMETA_LISTEN', 'PODMETA_PROXY_LISTEN']],
+    [{ PODMETA_LISTEN: '[::1]:7000', PODMETA_PROBE_LISTEN: '[::]:7000' }, ['PODMETA_LISTEN', 'PODMETA_PROBE_LISTEN']],
+  ] as const) {
+    assert.throws(
+      () => parseConfig(env),
+      (err: unknown) => err instanceof ConfigError && names.every((n) => err.message.includes(n)) && /port/.test(err.message),
+      JSON.stringify(env),
+    );
+  }
+  // different hosts on one port do not overlap; port 0 (any free port) never clashes
+  assert.doesNotThrow(() => parseConfig({ PODMETA_LISTEN: '127.0.0.1:9000', PODMETA_PROBE_LISTEN: '127.0.0.2:9000' }));
+  assert.doesNotThrow(() => parseConfig({ PODMETA_LISTEN: '127.0.0.1:0', PODMETA_PROBE_LISTEN: '127.0.0.1:0' }));
+});
+
+test('PODMETA_DEBOUNCE_MS accepts only what is honoured (0..60 ms)', () => {
+  assert.equal(parseConfig({ PODMETA_DEBOUNCE_MS: '60' }).debounceMs, 60);
+  assert.equal(parseConfig({ PODMETA_DEBOUNCE_MS: '0' }).debounceMs, 0);
+  assert.throws(() => parseConfig({ PODMETA_DEBOUNCE_MS: '61' }), /PODMETA_DEBOUNCE_MS="61": expected at most 60/);
+});

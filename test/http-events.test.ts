@@ -170,7 +170,7 @@ test('shutdown ends open streams cleanly', async (t) => {
   const s = await openSse(a.base + '/events');
   await s.next();
   await a.stop();
-  await s.ended; // the stream ends (no hang)
+  assert.equal(await s.ended, 'end', 'the stream ends with a clean last chunk, not a reset');
   assert.equal(s.events[0]!.event, 'snapshot');
 });
 

@@ -15,7 +15,7 @@
 // reverse is not derived (a dual-stack pod has more than one IP).
 
 import { isIP } from 'node:net';
-import type { NodeInfo, PodInfo, ResourceReading, SourcePart } from '../document.js';
+import type { NodeInfo, PodInfo, ResourceReading, SourcePart, SourceStatus } from '../document.js';
 import { parseResourceName, readingFromValue } from '../quantity.js';
 
 export interface EnvProblem {
@@ -107,4 +107,17 @@ export function partFromEnv(env: Env): { part: SourcePart; problems: EnvProblem[
   if (Object.keys(node).length > 0) part.node = node;
   if (readings.length > 0) part.readings = readings;
   return { part, problems };
+}
+
+/** The env source's status: env is read once at start and never changes, so this is final. */
+export function envStatus(problems: readonly EnvProblem[]): Omit<SourceStatus, 'since'> {
+  if (problems.length === 0) return { state: 'ok' };
+  return {
+    state: 'degraded',
+    error: {
+      reason: 'BadValue',
+      message: problems.map((p) => `${p.variable}: ${p.message}`).join('; '),
+      hint: 'fix the env entries in the pod spec (fieldRef / resourceFieldRef); env never changes after the container starts',
+    },
+  };
 }

@@ -1,11 +1,10 @@
 // A small raw SSE reader over fetch (for asserting exact ids, retry and comments; the `eventsource`
-// package is used elsewhere as the real-client check).
+// package is used elsewhere as the real-client check). Parsing is src/sse-parse.ts, shared with the CLI.
 
-export interface SseEvent {
-  event: string;
-  id: string | undefined;
-  data: string;
-}
+import { SseParser, type SseMessage } from '../../src/sse-parse.js';
+
+export type SseEvent = SseMessage;
+export type SseEnd = 'end' | 'reset' | 'aborted';
 
 export interface SseStream {
   status: number;
@@ -13,7 +12,9 @@ export interface SseStream {
   events: SseEvent[];
   comments: string[];
   retry: number | undefined;
-  ended: Promise<void>;
+  /** how the stream ended: 'end' = the server finished the response cleanly (last chunk sent);
+   * 'reset' = the connection broke or the body was cut short; 'aborted' = close() was called */
+  ended: Promise<SseEnd>;
   /** resolves with the first event (from index `from`) that matches */
   next(pred?: (e: SseEvent) => boolean, ms?: number): Promise<SseEvent>;
   close(): void;
@@ -28,7 +29,7 @@ export async function openSse(url: string, headers: Record<string, string> = {})
     events: [],
     comments: [],
     retry: undefined,
-    ended: Promise.resolve(),
+    ended: Promise.resolve('end'),
     next: () => Promise.reject(new Error('no stream')),
     close: () => ac.abort(),
   };
@@ -63,35 +64,24 @@ export async function openSse(url: string, headers: Record<string, string> = {})
       };
       waiters.add(w);
     });
-  s.ended = (async () => {
+  s.ended = (async (): Promise<SseEnd> => {
     const decoder = new TextDecoder();
-    let buf = '';
-    let ev: { event: string; id: string | undefined; data: string[] } = { event: 'message', id: undefined, data: [] };
+    const parser = new SseParser({
+      event: (e) => {
+        s.events.push(e);
+        notify();
+      },
+      comment: (c) => s.comments.push(c.trim()),
+      retry: (ms) => {
+        s.retry = ms;
+      },
+    });
     try {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buf += decoder.decode(chunk, { stream: true });
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          if (line === '') {
-            if (ev.data.length > 0) s.events.push({ event: ev.event, id: ev.id, data: ev.data.join('\n') });
-            ev = { event: 'message', id: undefined, data: [] };
-            notify();
-          } else if (line.startsWith(':')) s.comments.push(line.slice(1).trim());
-          else {
-            const c = line.indexOf(':');
-            const field = c < 0 ? line : line.slice(0, c);
-            const value = c < 0 ? '' : line.slice(c + 1).replace(/^ /, '');
-            if (field === 'data') ev.data.push(value);
-            else if (field === 'event') ev.event = value;
-            else if (field === 'id') ev.id = value;
-            else if (field === 'retry') s.retry = Number(value);
-          }
-        }
-      }
-    } catch {
-      // aborted by close()
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(chunk, { stream: true }));
+      return 'end';
+    } catch (err) {
+      // close() aborts on purpose; anything else (ECONNRESET, a chunked body cut short) is a reset
+      return ac.signal.aborted ? 'aborted' : 'reset';
     }
   })();
   return s;
