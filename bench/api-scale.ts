@@ -12,7 +12,8 @@
 //   tsx bench/api-scale.ts [agents] [simulatedMinutes]
 
 import { pathToFileURL } from 'node:url';
-import { createApiSource, type ApiSource, type ApiTiming } from '../src/apiserver/index.js';
+import { createApiSource, type ApiSource } from '../src/apiserver/index.js';
+import type { ApiTiming } from '../src/apiserver/timing.js';
 import { createLogger } from '../src/log.js';
 import { FakeApiServer, samplePod, sampleNode, type RequestRecord } from '../test/support/fake-apiserver.js';
 import { fakeJwt, SaDir } from '../test/support/sa-dir.js';

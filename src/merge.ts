@@ -5,21 +5,11 @@
 // appear. Absent stays absent: no null, no invented "".
 
 import type { MetadataDocument, NodeInfo, PodInfo, SourceName, SourcePart, StringMap } from './document.js';
+import { putKey } from './keys.js';
 import { resourcesFromReadings } from './quantity.js';
 
 export type Parts = Partial<Record<SourceName, SourcePart | undefined>>;
 export type DocumentBody = Omit<MetadataDocument, 'revision'>;
-
-/** Exact keys, or prefixes written `prefix*`. */
-export function keyMatcher(patterns: readonly string[]): (key: string) => boolean {
-  const exact = new Set<string>();
-  const prefixes: string[] = [];
-  for (const p of patterns) {
-    if (p.endsWith('*')) prefixes.push(p.slice(0, -1));
-    else exact.add(p);
-  }
-  return (key) => exact.has(key) || prefixes.some((p) => key.startsWith(p));
-}
 
 function first<K extends keyof PodInfo>(key: K, ...pods: (PodInfo | undefined)[]): PodInfo[K] | undefined {
   for (const p of pods) if (p?.[key] !== undefined) return p[key];
@@ -33,8 +23,8 @@ function firstNode<K extends keyof NodeInfo>(key: K, ...nodes: (NodeInfo | undef
 
 function without(map: StringMap | undefined, drop: (k: string) => boolean): StringMap | undefined {
   if (map === undefined) return undefined;
-  const out: Record<string, string> = {};
-  for (const k of Object.keys(map)) if (!drop(k)) out[k] = map[k]!;
+  const out = {} as Record<string, string>;
+  for (const k of Object.keys(map)) if (!drop(k)) putKey(out, k, map[k]!);
   return out;
 }
 

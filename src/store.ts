@@ -5,7 +5,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { MetadataDocument, SourceName, SourcePart, SourceStatus } from './document.js';
 import { deepEqual, diff, type PatchOp } from './jsonpatch.js';
-import { keyMatcher, mergeParts, type DocumentBody, type Parts } from './merge.js';
+import { keyMatcher } from './keys.js';
+import { mergeParts, type DocumentBody, type Parts } from './merge.js';
 
 export interface Snapshot {
   readonly revision: number;

@@ -9,7 +9,8 @@ import { LineDecoder } from '../src/apiserver/lines.js';
 import { apiBaseUrl, ApiRequestError, classifyError, parseRetryAfter, parseStatus, statusError } from '../src/apiserver/transport.js';
 import { Backoff, resolveTiming } from '../src/apiserver/timing.js';
 import { deriveWorkload, podToPart } from '../src/apiserver/pod.js';
-import { filterLabels, labelMatcher, nodeToPart } from '../src/apiserver/node.js';
+import { filterLabels, nodeToPart } from '../src/apiserver/node.js';
+import { keyMatcher } from '../src/keys.js';
 import { describeFailure, forbiddenHint } from '../src/apiserver/hints.js';
 import { serviceAccountFromJwt, TokenSource, readServiceAccount } from '../src/apiserver/credentials.js';
 import { createLogger, silentLogger } from '../src/log.js';
@@ -172,8 +173,8 @@ test('node labels: exact keys, prefixes ending in / or *', () => {
     'node.kubernetes.io/instance-type': 'm5.large',
     'topology.kubernetes.io/zone': 'eu-west-1a',
   });
-  assert.equal(labelMatcher(['*'])('anything'), true);
-  assert.equal(labelMatcher(['kubernetes.io/arch'])('beta.kubernetes.io/arch'), false);
+  assert.equal(keyMatcher(['*'])('anything'), true);
+  assert.equal(keyMatcher(['kubernetes.io/arch'])('beta.kubernetes.io/arch'), false);
   assert.deepEqual(nodeToPart({ metadata: { name: 'n' } }, ['a']), { node: { labels: {} } });
 });
 

@@ -13,11 +13,7 @@ import { PodSource } from './pod-source.js';
 import { STARTING, StatusReporter } from './status.js';
 import { resolveTiming, type ApiTiming } from './timing.js';
 import { apiBaseUrl, Transport, type RawRequest } from './transport.js';
-
-export type { ApiTiming } from './timing.js';
-export type { RawRequest } from './transport.js';
-export { ApiRequestError } from './transport.js';
-export { DEFAULT_TIMING } from './timing.js';
+import { nodeNameOf } from './pod.js';
 
 /** PODMETA_API=on but no usable in-cluster credentials / service address. */
 export class ApiConfigError extends Error {
@@ -98,24 +94,23 @@ export function createApiSource(opts: ApiSourceOptions): ApiSource {
     );
   };
 
+  /** what the pod and the node source share */
+  const common = (t: Transport, tk: TokenSource, source: 'api' | 'node') => ({
+    transport: t,
+    timing,
+    signal: ac.signal,
+    metrics: opts.metrics,
+    saDir: opts.saDir,
+    serviceAccount: () => tk.serviceAccount(),
+    status: source === 'api' ? apiStatus : nodeStatus,
+    onPart: (part: SourcePart | undefined) => opts.onPart(source, part),
+  });
+
   const startNode = (name: string, namespace: string): void => {
     if (nodeStarted || ac.signal.aborted || !transport || !tokens || opts.nodeLabels.length === 0) return;
     nodeStarted = true;
     nodeStatus.set('degraded', STARTING);
-    const tk = tokens;
-    const node = new NodeSource({
-      transport,
-      timing,
-      signal: ac.signal,
-      metrics: opts.metrics,
-      name,
-      labels: opts.nodeLabels,
-      namespace,
-      saDir: opts.saDir,
-      serviceAccount: () => tk.serviceAccount(),
-      status: nodeStatus,
-      onPart: (part) => opts.onPart('node', part),
-    });
+    const node = new NodeSource({ ...common(transport, tokens, 'node'), name, labels: opts.nodeLabels, namespace });
     spawn('node source', () => node.run(), nodeStatus);
   };
 
@@ -151,24 +146,19 @@ export function createApiSource(opts: ApiSourceOptions): ApiSource {
       tokens.start(timing.tokenRefreshMs);
       transport = new Transport({ baseUrl: apiBaseUrl(opts.serviceHost, opts.servicePort), ca: sa.ca, tokens, userAgent: opts.userAgent ?? 'podmeta' });
       const namespace = opts.namespace ?? sa.namespace;
-      const tk = tokens;
       const podReadable = opts.podName !== undefined && namespace !== undefined;
       if (opts.podName === undefined) apiStatus.set('error', podUnknown('name', opts.saDir));
       else if (namespace === undefined) apiStatus.set('error', podUnknown('namespace', opts.saDir));
       else {
         apiStatus.set('degraded', STARTING);
         const pod = new PodSource({
-          transport,
-          timing,
-          signal: ac.signal,
-          metrics: opts.metrics,
+          ...common(transport, tokens, 'api'),
           namespace,
           name: opts.podName,
-          saDir: opts.saDir,
-          tokenServiceAccount: () => tk.serviceAccount(),
-          status: apiStatus,
-          onPart: (part) => opts.onPart('api', part),
-          onNodeName: (name) => startNode(name, namespace),
+          onPod: (pod) => {
+            const node = nodeNameOf(pod);
+            if (node) startNode(node, namespace);
+          },
         });
         spawn('pod source', () => pod.run(), apiStatus);
       }

@@ -12,6 +12,7 @@
 // from a CronJob's; that collision is judged acceptable (no extra read, no extra RBAC).
 
 import type { ContainerInfo, NodeInfo, OwnerRef, PodInfo, SourcePart, StringMap } from '../document.js';
+import { putKey } from '../keys.js';
 import type { KubeObject } from './watch.js';
 
 interface Quantities {
@@ -42,9 +43,9 @@ function str(v: unknown): string | undefined {
 }
 
 function stringMap(v: unknown): StringMap {
-  const out: Record<string, string> = {};
+  const out = {} as Record<string, string>;
   if (v && typeof v === 'object') {
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) if (typeof x === 'string') out[k] = x;
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) if (typeof x === 'string') putKey(out, k, x);
   }
   return out;
 }

@@ -5,13 +5,15 @@
 // The RV is taken from every event, BOOKMARK included, so a re-watch resumes where the last one ended.
 // ERROR 410 in a 200 stream, or a plain HTTP 410 → relist. A watch that ended normally is re-opened at
 // once; a failure (or a watch that ended in < quickFailMs without an event) waits a full-jitter backoff,
-// at least Retry-After. A stream that is silent for longer than the inactivity guard (half-open TCP) is
-// torn down; any byte, bookmarks included, re-arms the guard.
+// at least Retry-After. A stream that is silent for longer than the inactivity guard (half-open TCP, see
+// guard.ts) is torn down; any byte, bookmarks included, re-arms the guard. One stream's life is the pure
+// state machine in watch-stream.ts; this file holds the retry loop and the I/O around it.
 
 import type { IncomingMessage } from 'node:http';
-import { LineDecoder } from './lines.js';
+import { InactivityGuard } from './guard.js';
 import { Backoff, sleep, type ApiTiming } from './timing.js';
-import { ApiRequestError, classifyError, statusError, type KubeStatus, type Transport } from './transport.js';
+import { ApiRequestError, classifyError, type Transport } from './transport.js';
+import { WatchStream, type StreamAction, type TimerName, type WatchOutcome } from './watch-stream.js';
 
 export type Resource = 'pod' | 'node';
 export type Verb = 'list' | 'watch' | 'get';
@@ -75,27 +77,16 @@ export function isPersistent(err: ApiRequestError): boolean {
   return c === 401 || c === 403 || c === 404;
 }
 
-interface WatchOutcome {
-  rv: string;
-  /** events received (bookmarks included, ERROR excluded) */
-  received: number;
-  expired: boolean;
-  /** onHealthy was called for this stream */
-  healthy: boolean;
-  error?: ApiRequestError;
-}
-
 export class Reflector {
   private readonly backoff: Backoff;
-  /** learned gap between two periodic bookmarks (ms), for the 'auto' inactivity guard */
-  private bookmarkGapMs: number | undefined;
-  /** the assumed bookmark cadence tore a watch down before any bookmark arrived: stop assuming */
-  private assumedGapFailed = false;
+  /** the half-open guard; what it learns (the bookmark cadence) survives re-watches */
+  private readonly guard: InactivityGuard;
   private lists = 0;
   private watches = 0;
 
   constructor(private readonly o: ReflectorOptions) {
     this.backoff = new Backoff(o.timing);
+    this.guard = new InactivityGuard(o.timing);
   }
 
   private get selector(): string {
@@ -145,21 +136,23 @@ export class Reflector {
     }
   }
 
+  /** run one request; a failure is counted in the request metric (by code) and rethrown classified */
+  private async counted<T>(verb: Verb, request: () => Promise<T>): Promise<T> {
+    try {
+      return await request();
+    } catch (err) {
+      const e = classifyError(err);
+      if (e.kind !== 'aborted') this.o.metrics?.request?.(this.o.resource, verb, e.info.httpCode ?? 'error');
+      throw e;
+    }
+  }
+
   private async list(): Promise<string> {
     const { transport, resource, collectionPath, timing, signal, metrics } = this.o;
     if (this.lists++ > 0) metrics?.relist?.(resource);
-    let body: unknown;
-    try {
-      body = await transport.getJson(
-        collectionPath,
-        { fieldSelector: this.selector, resourceVersion: '0' },
-        { signal, timeoutMs: timing.requestTimeoutMs },
-      );
-    } catch (err) {
-      const e = classifyError(err);
-      if (e.kind !== 'aborted') metrics?.request?.(resource, 'list', e.info.httpCode ?? 'error');
-      throw e;
-    }
+    const body = await this.counted('list', () =>
+      transport.getJson(collectionPath, { fieldSelector: this.selector, resourceVersion: '0' }, { signal, timeoutMs: timing.requestTimeoutMs }),
+    );
     metrics?.request?.(resource, 'list', 200);
     const list = body as { metadata?: { resourceVersion?: string }; items?: KubeObject[] };
     const rv = list?.metadata?.resourceVersion;
@@ -173,14 +166,6 @@ export class Reflector {
     return rv;
   }
 
-  private inactivityMs(timeoutS: number): number {
-    const t = this.o.timing;
-    if (t.inactivityMs !== 'auto') return t.inactivityMs;
-    const byTimeout = timeoutS * 1000 + t.inactivityMarginMs;
-    const gap = this.bookmarkGapMs ?? (this.assumedGapFailed ? undefined : t.assumedBookmarkGapMs);
-    return gap === undefined ? byTimeout : Math.min(byTimeout, Math.max(3 * gap, t.inactivityMarginMs));
-  }
-
   private async watch(rv: string): Promise<WatchOutcome & { quick: boolean }> {
     const { transport, resource, collectionPath, timing, metrics } = this.o;
     if (this.watches++ > 0) metrics?.watchRestart?.(resource);
@@ -188,24 +173,8 @@ export class Reflector {
     const timeoutS = timing.watchTimeoutMinS + Math.floor(timing.random() * (span + 1));
     const local = new AbortController();
     const signal = AbortSignal.any([this.o.signal, local.signal]);
-    let res: IncomingMessage;
-    try {
-      res = await transport.open(
-        collectionPath,
-        {
-          watch: '1',
-          fieldSelector: this.selector,
-          resourceVersion: rv,
-          allowWatchBookmarks: 'true',
-          timeoutSeconds: String(timeoutS),
-        },
-        { signal, timeoutMs: timing.requestTimeoutMs },
-      );
-    } catch (err) {
-      const e = classifyError(err);
-      if (e.kind !== 'aborted') metrics?.request?.(resource, 'watch', e.info.httpCode ?? 'error');
-      throw e;
-    }
+    const query = { watch: '1', fieldSelector: this.selector, resourceVersion: rv, allowWatchBookmarks: 'true', timeoutSeconds: String(timeoutS) };
+    const res = await this.counted('watch', () => transport.open(collectionPath, query, { signal, timeoutMs: timing.requestTimeoutMs }));
     metrics?.request?.(resource, 'watch', res.statusCode ?? 200);
     const started = timing.now();
     const out = await this.consume(res, rv, timeoutS, local);
@@ -214,114 +183,62 @@ export class Reflector {
   }
 
   /**
-   * Read events until the stream ends (timeout, server close, or a drop — all "re-watch now"), an ERROR
-   * event arrives, or the inactivity guard fires (a failure).
+   * The thin I/O loop around WatchStream (the pure state machine in watch-stream.ts): feeds it the
+   * response's bytes, end and drop, runs its timers, and carries out its actions.
    */
   private consume(res: IncomingMessage, rv: string, timeoutS: number, local: AbortController): Promise<WatchOutcome> {
     const { timing, resource, metrics } = this.o;
-    const out: WatchOutcome = { rv, received: 0, expired: false, healthy: false };
-    const decoder = new LineDecoder();
-    let lastBookmarkAt: number | undefined;
-    const markHealthy = (): void => {
-      if (out.healthy) return;
-      out.healthy = true;
-      clearTimeout(healthTimer);
-      this.backoff.healthy();
-      this.o.onHealthy();
-    };
-    const healthTimer = setTimeout(markHealthy, timing.quickFailMs);
-    let guard: NodeJS.Timeout | undefined;
-    let finish!: () => void;
-    const done = new Promise<void>((r) => (finish = r));
-    let finished = false;
-    let stopped = false; // an ERROR arrived: ignore the rest of the stream
-    const end = (error?: ApiRequestError): void => {
-      if (finished) return;
-      finished = true;
-      if (error) out.error = error;
-      clearTimeout(healthTimer);
-      clearTimeout(guard);
-      res.removeListener('data', onData);
-      res.destroy();
-      finish();
-    };
-    const arm = (): void => {
-      clearTimeout(guard);
-      const guardMs = this.inactivityMs(timeoutS); // tightens as soon as a bookmark interval is learned
-      guard = setTimeout(() => {
-        if (this.bookmarkGapMs === undefined && lastBookmarkAt === undefined) this.assumedGapFailed = true;
-        local.abort();
-        end(new ApiRequestError('timeout', `watch stream silent for ${guardMs} ms (half-open connection?)`, { reason: 'WatchSilent' }));
-      }, guardMs);
-    };
-    const handle = (line: string): boolean => {
-      let ev: { type?: string; object?: KubeObject & KubeStatus };
-      try {
-        ev = JSON.parse(line) as typeof ev;
-      } catch {
-        end(new ApiRequestError('protocol', 'undecodable line in watch stream', { reason: 'BadWatchEvent' }));
-        return false;
-      }
-      const type = ev.type ?? '';
-      metrics?.event?.(resource, type);
-      const obj = ev.object;
-      if (type === 'ERROR') {
-        // the server ends the stream right after an ERROR: let it, so the connection stays in the
-        // keep-alive pool for the relist (a destroyed socket costs a new TLS handshake); cut it
-        // ourselves only if the end does not follow soon
-        const code = obj?.code;
-        if (code === 410) out.expired = true;
-        else out.error = statusError(code ?? 500, obj, undefined, 'ERROR event in watch stream');
-        stopped = true;
-        clearTimeout(healthTimer);
-        res.removeListener('data', onData);
-        res.resume();
-        clearTimeout(guard);
-        guard = setTimeout(() => end(), Math.min(1000, timing.requestTimeoutMs));
-        return false;
-      }
-      out.received++;
-      const newRv = obj?.metadata?.resourceVersion;
-      if (typeof newRv === 'string' && newRv) out.rv = newRv;
-      markHealthy();
-      if (type === 'BOOKMARK') {
-        const now = timing.now();
-        if (lastBookmarkAt !== undefined) this.bookmarkGapMs = now - lastBookmarkAt;
-        lastBookmarkAt = now;
-      } else if ((type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') && obj?.metadata?.name === this.o.name) {
-        this.o.onObject(type, obj);
-      }
-      return true;
-    };
-    const onData = (chunk: Buffer): void => {
-      arm();
-      let lines: string[];
-      try {
-        lines = decoder.push(chunk);
-      } catch (err) {
-        end(new ApiRequestError('protocol', (err as Error).message, { reason: 'BadWatchEvent' }));
-        return;
-      }
-      for (const line of lines) if (!handle(line)) return;
-    };
-    res.on('data', onData);
-    res.once('end', () => {
-      const rest = finished || stopped ? undefined : decoder.rest();
-      if (rest !== undefined) {
-        let whole = true;
-        try {
-          JSON.parse(rest);
-        } catch {
-          whole = false; // torn last line of a dropped stream: ignore it, the RV before it is still right
-        }
-        if (whole) handle(rest);
-      }
-      end();
+    const machine = new WatchStream({
+      name: this.o.name,
+      rv,
+      timeoutS,
+      quickFailMs: timing.quickFailMs,
+      lingerMs: Math.min(1000, timing.requestTimeoutMs),
+      guard: this.guard,
+      now: timing.now,
     });
-    // a drop (socket reset, server gone mid-stream) ends the watch like a timeout: resume from out.rv
-    res.once('close', () => end());
-    res.once('error', () => end());
-    arm();
-    return done.then(() => out);
+    const timers = new Map<TimerName, NodeJS.Timeout>();
+    return new Promise((resolve) => {
+      const onData = (chunk: Buffer): void => apply(machine.data(chunk));
+      const apply = (actions: readonly StreamAction[]): void => {
+        for (const a of actions) {
+          switch (a.do) {
+            case 'arm':
+              clearTimeout(timers.get(a.timer));
+              timers.set(a.timer, setTimeout(() => apply(machine.timer(a.timer)), a.ms));
+              break;
+            case 'clear':
+              clearTimeout(timers.get(a.timer));
+              timers.delete(a.timer);
+              break;
+            case 'healthy':
+              this.backoff.healthy();
+              this.o.onHealthy();
+              break;
+            case 'event':
+              metrics?.event?.(resource, a.type);
+              break;
+            case 'object':
+              this.o.onObject(a.type, a.object);
+              break;
+            case 'drain':
+              res.removeListener('data', onData);
+              res.resume();
+              break;
+            case 'finish':
+              if (a.abort) local.abort();
+              res.removeListener('data', onData);
+              res.destroy();
+              resolve(a.outcome);
+              break;
+          }
+        }
+      };
+      res.on('data', onData);
+      res.once('end', () => apply(machine.end()));
+      res.once('close', () => apply(machine.closed()));
+      res.once('error', () => apply(machine.closed()));
+      apply(machine.start());
+    });
   }
 }

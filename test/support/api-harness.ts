@@ -2,7 +2,8 @@
 // line and metric call, with fast timings. Tear-down is registered on the test context.
 
 import type { TestContext } from 'node:test';
-import { createApiSource, type ApiSource, type ApiSourceOptions, type ApiTiming } from '../../src/apiserver/index.js';
+import { createApiSource, type ApiSource, type ApiSourceOptions } from '../../src/apiserver/index.js';
+import type { ApiTiming } from '../../src/apiserver/timing.js';
 import type { SourcePart, SourceStatus } from '../../src/document.js';
 import { createLogger } from '../../src/log.js';
 import { FakeApiServer, samplePod, sampleNode, waitFor, type FakeApiServerOptions } from './fake-apiserver.js';
