@@ -8,6 +8,7 @@ import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { Store } from './store.js';
 import { envStatus, partFromEnv } from './sources/env.js';
+import { StatusReporter } from './status.js';
 import { DownwardSource } from './sources/downward.js';
 import { createApiSource, type ApiSource } from './apiserver/index.js';
 import { createMetadataApp, createProbeApp } from './http/app.js';
@@ -123,8 +124,8 @@ export class Agent {
     const { config, env, log } = this.o;
     // env: a snapshot at container start; it never changes afterwards
     const { part: envPart, problems } = partFromEnv(env);
-    if (problems.length > 0) log.warn('ignored invalid downward env values', { problems });
-    this.store.setStatus('env', envStatus(problems));
+    const st = envStatus(problems);
+    new StatusReporter('env', (source, status) => this.store.setStatus(source, status), log).set(st.state, st.error);
     this.read.env = true;
     await this.downward.start();
     this.initializing = false;

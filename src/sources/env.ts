@@ -15,7 +15,8 @@
 // reverse is not derived (a dual-stack pod has more than one IP).
 
 import { isIP } from 'node:net';
-import type { NodeInfo, PodInfo, ResourceReading, SourcePart, SourceStatus } from '../document.js';
+import type { NodeInfo, PodInfo, ResourceReading, SourcePart, SourceState } from '../document.js';
+import type { StatusError } from '../status.js';
 import { parseResourceName, readingFromValue } from '../quantity.js';
 
 export interface EnvProblem {
@@ -110,7 +111,7 @@ export function partFromEnv(env: Env): { part: SourcePart; problems: EnvProblem[
 }
 
 /** The env source's status: env is read once at start and never changes, so this is final. */
-export function envStatus(problems: readonly EnvProblem[]): Omit<SourceStatus, 'since'> {
+export function envStatus(problems: readonly EnvProblem[]): { state: SourceState; error?: StatusError } {
   if (problems.length === 0) return { state: 'ok' };
   return {
     state: 'degraded',
