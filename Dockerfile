@@ -10,10 +10,10 @@
 # from the build context itself. test/dockerfile.test.ts checks these properties.
 #
 # Base image: the current Node.js LTS line on Debian bookworm, pinned to an exact release tag. Pin the digest too
-# for reproducible builds (node:24.21.0-bookworm-slim@sha256:<digest>, from
-# `docker buildx imagetools inspect node:24.21.0-bookworm-slim`); it is not written here because this tree is
+# for reproducible builds (node:24.22.3-bookworm-slim@sha256:<digest>, from
+# `docker buildx imagetools inspect node:24.22.3-bookworm-slim`); it is not written here because this tree is
 # built without registry access and a digest must never be guessed. Override with --build-arg NODE_IMAGE=….
-ARG NODE_IMAGE=node:24.21.0-bookworm-slim
+ARG NODE_IMAGE=node:24.22.3-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src

@@ -21,7 +21,7 @@ const common = {
   bundle: true,
   platform: 'node',
   format: 'esm',
-  target: 'node20.19',
+  target: 'node22.12', // the supported floor (package.json engines.node)
   minifySyntax: true,
   minifyWhitespace: true,
   legalComments: 'none',
