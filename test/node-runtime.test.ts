@@ -71,7 +71,7 @@ test('engines and @types/node follow the supported floor; the bundle targets it'
 test('no file names an end-of-life Node line as supported', async () => {
   const { stdout } = await run('git', ['ls-files', '-z'], { cwd: ROOT });
   const files = stdout.split('\0').filter((f) => f && !/(^|\/)package-lock\.json$|\.(png|jpg|ico)$/.test(f));
-  // engines ranges, @types/node, image tags, build targets, and prose like "Node.js (>= 18)" or "Node 20+"
+  // engines ranges, @types/node, image tags, build targets, and prose that says ">= N", "N+" or "N or later"
   const eol = [
     /"node"\s*:\s*"(?:[^"]*[\s>=<~^|])?v?(1\d|20)(?!\d)/,
     /"@types\/node"\s*:\s*"[~^]?(1\d|20)\./,
