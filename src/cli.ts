@@ -8,11 +8,13 @@ import { request, type IncomingMessage } from 'node:http';
 import { DEFAULTS, parseListen } from './config.js';
 import { BUILD } from './build-info.js';
 import { SseParser } from './sse-parse.js';
+import { cmdInject, INJECT_USAGE } from './inject/cli.js';
 
 const USAGE = `usage:
   podmeta get [path] [--text]   print the document or one part (e.g. pod/labels, pod/name)
   podmeta watch [path]          print the snapshot, then each change, as JSON lines
   podmeta check [--ready]       exit 0 when the local agent is live (--ready: ready), else 1
+${INJECT_USAGE}
   podmeta version
 environment: PODMETA_LISTEN (default ${DEFAULTS.PODMETA_LISTEN}), PODMETA_PROBE_LISTEN (default ${DEFAULTS.PODMETA_PROBE_LISTEN})`;
 
@@ -126,6 +128,8 @@ async function run(argv: string[]): Promise<void> {
         return await cmdWatch(args);
       case 'check':
         return await cmdCheck(args);
+      case 'inject':
+        return process.exit(await cmdInject(args));
       case 'version':
       case '--version':
         process.stdout.write(`podmeta ${BUILD.version} (${BUILD.revision})\n`);
