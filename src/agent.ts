@@ -97,7 +97,7 @@ export class Agent {
   constructor(private readonly o: AgentOptions) {
     const { config, log } = o;
     this.log = log;
-    this.store = new Store({ annotationsExclude: config.annotationsExclude });
+    this.store = new Store({ annotationsExclude: config.annotationsExclude, nodeLabels: config.nodeLabels });
     this.metrics = new Metrics({ defaultMetrics: o.defaultMetrics ?? true });
     this.store.subscribe((c) => {
       this.metrics.revision.set(c.revision);
@@ -145,6 +145,9 @@ export class Agent {
       ...(identity.namespace !== undefined ? { namespace: identity.namespace } : {}),
       ...(nodeName !== undefined ? { nodeName } : {}),
       nodeLabels: config.nodeLabels,
+      nodeLabelsDefault: config.nodeLabelsDefault,
+      ...(config.container ? { container: config.container } : {}),
+      ...(identity.labels ? { podLabels: identity.labels } : {}),
       log: log.child({ source: 'api' }),
       onPart: (source: SourceName, part: SourcePart | undefined) => this.store.setPart(source, part),
       onStatus: (source, st) => this.store.setStatus(source, st),

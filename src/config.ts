@@ -26,6 +26,10 @@ export interface Config {
   api: 'auto' | 'on' | 'off';
   saDir: string;
   nodeLabels: string[];
+  /** PODMETA_NODE_LABELS was not set: the default list (see src/apiserver/topology.ts) */
+  nodeLabelsDefault: boolean;
+  /** PODMETA_CONTAINER: the app container the top-level `resources` describe (from the Pod status) */
+  container?: string;
   requireHeader: boolean;
   annotationsExclude: string[];
   proxy?: ProxyConfig;
@@ -141,6 +145,9 @@ const schema = z.object({
   // debounce would not be honoured: refuse it rather than cap it silently
   PODMETA_DEBOUNCE_MS: int(0, 60),
   PODMETA_MAX_FILE_BYTES: int(1024, 64 * 1024 * 1024),
+  PODMETA_CONTAINER: z.optional(
+    z.string().check(z.regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'expected a container name (lower-case DNS label: a-z, 0-9, "-", at most 63)')),
+  ),
   KUBERNETES_SERVICE_HOST: z.optional(z.string()),
   KUBERNETES_SERVICE_PORT: z.optional(z.string()),
 });
@@ -197,6 +204,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     api: e.PODMETA_API,
     saDir: e.PODMETA_SA_DIR,
     nodeLabels: e.PODMETA_NODE_LABELS,
+    nodeLabelsDefault: env.PODMETA_NODE_LABELS === undefined,
     requireHeader: e.PODMETA_REQUIRE_HEADER,
     annotationsExclude: e.PODMETA_ANNOTATIONS_EXCLUDE,
     logLevel: e.PODMETA_LOG_LEVEL,
@@ -205,6 +213,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     debounceMs: e.PODMETA_DEBOUNCE_MS,
     maxFileBytes: e.PODMETA_MAX_FILE_BYTES,
   };
+  if (e.PODMETA_CONTAINER) cfg.container = e.PODMETA_CONTAINER;
   if (e.KUBERNETES_SERVICE_HOST) cfg.serviceHost = e.KUBERNETES_SERVICE_HOST;
   if (e.KUBERNETES_SERVICE_PORT) cfg.servicePort = e.KUBERNETES_SERVICE_PORT;
   if (e.PODMETA_PROXY_LISTEN) {

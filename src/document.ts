@@ -15,11 +15,20 @@ export interface ResourceValues {
 
 export interface ContainerInfo {
   name: string;
+  /** a native sidecar: an init container with restartPolicy Always (absent for regular containers) */
+  sidecar?: true;
   image?: string;
   imageID?: string;
   ready?: boolean;
   restartCount?: number;
+  /** what the container runs with now: the Pod status when it reports them (after an in-place resize), else the spec */
   resources?: { requests?: StringMap; limits?: StringMap };
+}
+
+/** The top-level `resources`: canonical quantity strings plus base-unit numbers. */
+export interface Resources {
+  requests?: ResourceValues;
+  limits?: ResourceValues;
 }
 
 export interface OwnerRef {
@@ -42,6 +51,8 @@ export interface PodInfo {
   owner?: OwnerRef;
   workload?: OwnerRef;
   containers?: readonly ContainerInfo[];
+  /** an in-place resize is not done yet: the Pod has a PodResizePending / PodResizeInProgress condition */
+  resize?: 'Pending' | 'InProgress';
   /** set by the API source when the pod object was deleted */
   deleted?: boolean;
 }
@@ -57,7 +68,7 @@ export interface MetadataDocument {
   revision: number;
   pod: PodInfo;
   node: NodeInfo;
-  resources: { requests?: ResourceValues; limits?: ResourceValues };
+  resources: Resources;
   files?: StringMap;
 }
 
@@ -81,8 +92,16 @@ export interface SourcePart {
   pod?: PodInfo;
   node?: NodeInfo;
   readings?: readonly ResourceReading[];
+  /** (API) the PODMETA_CONTAINER's current resources; while present they replace the downward readings */
+  resources?: Resources;
   files?: StringMap;
 }
+
+/**
+ * The Node label keys a pod carries itself: since Kubernetes 1.35 (KEP-4742, PodTopologyLabelsAdmission,
+ * beta and on) the API server copies them from the Node onto the Pod's labels at binding.
+ */
+export const POD_TOPOLOGY_KEYS: readonly string[] = ['topology.kubernetes.io/zone', 'topology.kubernetes.io/region'];
 
 export type SourceName = 'env' | 'downward' | 'api' | 'node';
 

@@ -1,11 +1,15 @@
 // Merge the sources' parts into one document body (without revision). Pure.
 // Precedence: identity fields env > volume > API (all agree in practice; the local sources are there
 // first). Labels/annotations: the API part carries them only while its watch is healthy, and then wins;
-// otherwise the volume. Resources: the finer reading wins (see quantity.ts). Excluded annotations never
-// appear. Absent stays absent: no null, no invented "".
+// otherwise the volume. Resources: the API part's (PODMETA_CONTAINER's current values, sent only while the
+// watch is healthy) win; otherwise the downward readings, the finer one winning (see quantity.ts).
+// node.labels: the Node's selected labels, with topology.kubernetes.io/zone and /region taken from the
+// pod's own labels when the pod carries them (KEP-4742 copies them at binding; see docs/rbac.md) and
+// PODMETA_NODE_LABELS selects them. Excluded annotations never appear. Absent stays absent: no null, no
+// invented "".
 
-import type { MetadataDocument, NodeInfo, PodInfo, SourceName, SourcePart, StringMap } from './document.js';
-import { putKey } from './keys.js';
+import { POD_TOPOLOGY_KEYS, type MetadataDocument, type NodeInfo, type PodInfo, type SourceName, type SourcePart, type StringMap } from './document.js';
+import { putKey, type KeyMatch } from './keys.js';
 import { resourcesFromReadings } from './quantity.js';
 
 export type Parts = Partial<Record<SourceName, SourcePart | undefined>>;
@@ -33,10 +37,24 @@ function compact<T extends object>(o: T): T {
   return o;
 }
 
-export function mergeParts(parts: Parts, excludeAnnotation: (key: string) => boolean): DocumentBody {
+/** The Node's labels plus the selected topology keys from the pod's own labels (the pod wins); sorted. */
+function nodeLabels(fromNode: StringMap | undefined, podLabels: StringMap | undefined, select: KeyMatch): StringMap | undefined {
+  const fromPod = POD_TOPOLOGY_KEYS.filter((k) => select(k) && podLabels !== undefined && Object.hasOwn(podLabels, k));
+  if (fromPod.length === 0) return fromNode;
+  const all = { ...fromNode } as Record<string, string>;
+  for (const k of fromPod) putKey(all, k, podLabels![k]!);
+  const out = {} as Record<string, string>;
+  for (const k of Object.keys(all).sort()) putKey(out, k, all[k]!);
+  return out;
+}
+
+const NONE: KeyMatch = () => false;
+
+export function mergeParts(parts: Parts, excludeAnnotation: KeyMatch, nodeLabel: KeyMatch = NONE): DocumentBody {
   const env = parts.env?.pod;
   const vol = parts.downward?.pod;
   const api = parts.api?.pod;
+  const labels = api?.labels ?? vol?.labels;
   const pod: PodInfo = compact({
     name: first('name', env, vol, api),
     namespace: first('namespace', env, vol, api),
@@ -44,7 +62,7 @@ export function mergeParts(parts: Parts, excludeAnnotation: (key: string) => boo
     ip: first('ip', env, vol, api),
     ips: first('ips', env, vol, api),
     serviceAccount: first('serviceAccount', env, vol, api),
-    labels: api?.labels ?? vol?.labels,
+    labels,
     annotations: without(api?.annotations ?? vol?.annotations, excludeAnnotation),
     phase: api?.phase,
     qosClass: api?.qosClass,
@@ -52,6 +70,7 @@ export function mergeParts(parts: Parts, excludeAnnotation: (key: string) => boo
     owner: api?.owner,
     workload: api?.workload,
     containers: api?.containers,
+    resize: api?.resize,
     deleted: api?.deleted,
   });
   const envNode = parts.env?.node;
@@ -60,9 +79,9 @@ export function mergeParts(parts: Parts, excludeAnnotation: (key: string) => boo
     name: firstNode('name', envNode, apiNode),
     hostIP: firstNode('hostIP', envNode, apiNode),
     hostIPs: firstNode('hostIPs', envNode, apiNode),
-    labels: parts.node?.node?.labels,
+    labels: nodeLabels(parts.node?.node?.labels, labels, nodeLabel),
   });
-  const resources = resourcesFromReadings([...(parts.env?.readings ?? []), ...(parts.downward?.readings ?? [])]);
+  const resources = parts.api?.resources ?? resourcesFromReadings([...(parts.env?.readings ?? []), ...(parts.downward?.readings ?? [])]);
   const body: DocumentBody = { pod, node, resources };
   const files = parts.downward?.files;
   if (files && Object.keys(files).length > 0) body.files = files;

@@ -239,3 +239,39 @@ export function resourcesFromReadings(readings: readonly ResourceReading[]): {
   }
   return out;
 }
+
+const QUANTITY = /^(\d+(?:\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d{1,3})?$/;
+const SUFFIX_FACTOR: Readonly<Record<string, readonly [num: bigint, den: bigint]>> = {
+  '': [1n, 1n],
+  n: [1n, 10n ** 9n],
+  u: [1n, 10n ** 6n],
+  m: [1n, 1000n],
+  ...Object.fromEntries(DECIMAL_SUFFIXES.map(([s, v]) => [s, [v, 1n] as const])),
+  ...Object.fromEntries(BINARY_SUFFIXES.map(([s, v]) => [s, [v, 1n] as const])),
+};
+
+/**
+ * A Kubernetes quantity string as the API server serves it (`"100m"`, `"1.5"`, `"4Mi"`, `"1e3"`, `"128M"`)
+ * → base units (millicores for cpu, bytes otherwise), rounded up like Quantity.MilliValue()/Value().
+ * `undefined` for anything else (negative, malformed, beyond MAX_SAFE_INTEGER).
+ */
+export function parseQuantity(kind: ResourceKind, text: string): number | undefined {
+  const m = QUANTITY.exec(text.trim());
+  if (!m) return undefined;
+  const [int = '', frac = ''] = m[1]!.split('.');
+  let num = BigInt((int || '0') + frac);
+  let den = 10n ** BigInt(frac.length);
+  const suffix = m[2] ?? '';
+  if (/^[eE]./.test(suffix)) {
+    const exp = Number(suffix.slice(1));
+    if (exp >= 0) num *= 10n ** BigInt(exp);
+    else den *= 10n ** BigInt(-exp);
+  } else {
+    const [fn, fd] = SUFFIX_FACTOR[suffix]!;
+    num *= fn;
+    den *= fd;
+  }
+  if (kind === 'cpu') num *= 1000n;
+  const base = (num + den - 1n) / den;
+  return base > MAX ? undefined : Number(base);
+}

@@ -27,6 +27,8 @@ export type StatusMap = Readonly<Record<SourceName, SourceStatus>>;
 
 export interface StoreOptions {
   annotationsExclude?: readonly string[];
+  /** PODMETA_NODE_LABELS: selects the topology keys node.labels takes from the pod's own labels */
+  nodeLabels?: readonly string[];
   /** how many recent changes are kept for SSE resume */
   bufferSize?: number;
   now?: () => Date;
@@ -62,14 +64,16 @@ export class Store {
   private readonly statusSubscribers = new Set<(s: SourceName, st: SourceStatus) => void>();
   private readonly statusMap: Record<SourceName, SourceStatus>;
   private readonly excluded: (k: string) => boolean;
+  private readonly nodeLabel: (k: string) => boolean;
   private readonly bufferSize: number;
   private readonly now: () => Date;
 
-  constructor({ annotationsExclude = [], bufferSize = 512, now = () => new Date() }: StoreOptions = {}) {
+  constructor({ annotationsExclude = [], nodeLabels = [], bufferSize = 512, now = () => new Date() }: StoreOptions = {}) {
     this.excluded = keyMatcher(annotationsExclude);
+    this.nodeLabel = keyMatcher(nodeLabels);
     this.bufferSize = bufferSize;
     this.now = now;
-    this.snapshot = makeSnapshot(0, mergeParts({}, this.excluded));
+    this.snapshot = makeSnapshot(0, mergeParts({}, this.excluded, this.nodeLabel));
     const since = now().toISOString();
     this.statusMap = Object.fromEntries(SOURCES.map((s) => [s, { state: 'disabled', since }])) as Record<SourceName, SourceStatus>;
   }
@@ -90,7 +94,7 @@ export class Store {
   /** Replace several sources' parts as one change (one revision). */
   setParts(parts: Parts): Change | undefined {
     this.parts = { ...this.parts, ...parts };
-    const next = mergeParts(this.parts, this.excluded);
+    const next = mergeParts(this.parts, this.excluded, this.nodeLabel);
     const { revision: _r, ...prevBody } = this.snapshot.doc;
     if (deepEqual(prevBody, next)) return undefined;
     const before = this.snapshot;

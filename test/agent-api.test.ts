@@ -3,7 +3,7 @@
 // ready and serving the volume's data — against the fake API server (TLS, bearer tokens, watch streams).
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { FakeApiServer, samplePod, sampleNode } from './support/fake-apiserver.js';
+import { FakeApiServer, samplePod, sampleNode, type SamplePodOptions } from './support/fake-apiserver.js';
 import { fakeJwt, SaDir } from './support/sa-dir.js';
 import { FAST } from './support/api-harness.js';
 import { startAgent, sampleFiles, eventually } from './support/agent.js';
@@ -15,11 +15,20 @@ const run = promisify(execFile);
 
 const POD = 'web-5d9c7b8f4-x7k2p';
 
-async function cluster(t: test.TestContext, opts: { forbidPods?: boolean; config?: Record<string, string> } = {}) {
+interface ClusterOptions {
+  forbidPods?: boolean;
+  forbidNodes?: boolean;
+  config?: Record<string, string>;
+  pod?: SamplePodOptions;
+  files?: ReturnType<typeof sampleFiles>;
+}
+
+async function cluster(t: test.TestContext, opts: ClusterOptions = {}) {
   const token = fakeJwt('default', 'podmeta');
   const server = await FakeApiServer.start({ tokens: [token] });
   t.after(() => server.close());
-  server.putPod(samplePod());
+  server.putPod(samplePod(opts.pod));
+  if (opts.forbidNodes) for (const verb of ['get', 'list', 'watch'] as const) server.forbid('nodes', verb);
   server.putNode(sampleNode('k8s-node1', { 'topology.kubernetes.io/zone': 'eu-west-1a', 'kubernetes.io/arch': 'amd64', rack: 'r1' }));
   if (opts.forbidPods) {
     server.forbid('pods', 'list');
@@ -30,7 +39,7 @@ async function cluster(t: test.TestContext, opts: { forbidPods?: boolean; config
   t.after(() => sa.remove());
   const agent = await startAgent(t, {
     env: { POD_NAME: POD, POD_NAMESPACE: 'default', NODE_NAME: 'k8s-node1' },
-    files: sampleFiles({ app: 'web', source: 'volume' }),
+    files: opts.files ?? sampleFiles({ app: 'web', source: 'volume' }),
     config: {
       PODMETA_API: 'on',
       PODMETA_SA_DIR: sa.dir,
@@ -134,4 +143,124 @@ test('the ambassador in front of the fake API server: kubectl get pod, a streame
   assert.match(((await secrets.json()) as { message: string }).message, /PODMETA_PROXY_REJECT_PATHS/);
   assert.ok(server.getPod('default', POD), 'nothing was deleted');
   assert.ok(!JSON.stringify(agent.logs).includes(token), 'token never logged');
+});
+
+const getJson = async (agent: { get(p: string): Promise<Response> }, path: string): Promise<any> => (await agent.get(path)).json();
+
+test('in-place resize: PODMETA_CONTAINER resources follow the Pod status; each step is one SSE change with a JSON Patch', async (t) => {
+  const { agent, server } = await cluster(t, { config: { PODMETA_CONTAINER: 'main' } });
+  await eventually(async () => (await getJson(agent, '/metadata')).resources.limits?.cpu === '100m', 5000, 'resources from the API');
+  const doc = await getJson(agent, '/metadata');
+  assert.deepEqual(doc.resources, {
+    requests: { cpu: '15m', cpuMillicores: 15, memory: '100Ki', memoryBytes: 102400 },
+    limits: { cpu: '100m', cpuMillicores: 100, memory: '4Mi', memoryBytes: 4194304 },
+  }, 'the container\'s current values, not the downward readings (which have no cpu limit)');
+  const s = await openSse(agent.base + '/events');
+  t.after(() => s.close());
+  const snap = await s.next((e) => e.event === 'snapshot');
+  const rev = JSON.parse(snap.data).revision as number;
+
+  server.requestResize('default', POD, 'main', { requests: { cpu: '15m', memory: '100Ki' }, limits: { cpu: '200m', memory: '8Mi' } });
+  const c1 = JSON.parse((await s.next()).data);
+  assert.equal(c1.revision, rev + 1);
+  assert.deepEqual(c1.patch, [{ op: 'add', path: '/pod/resize', value: 'InProgress' }], 'requested: nothing runs with new values yet');
+
+  server.completeResize('default', POD);
+  const e2 = await s.next();
+  assert.equal(e2.event, 'change');
+  const c2 = JSON.parse(e2.data);
+  assert.equal(c2.revision, rev + 2, 'one change for the whole resize');
+  const patch = c2.patch as { op: string; path: string; value?: any }[];
+  const ops = patch.map((o) => `${o.op} ${o.path}${o.path === '/pod/containers' ? '' : ` ${JSON.stringify(o.value)}`}`).sort();
+  assert.deepEqual(patch.find((o) => o.path === '/pod/containers')?.value[0].resources, { requests: { cpu: '15m', memory: '100Ki' }, limits: { cpu: '200m', memory: '8Mi' } });
+  assert.deepEqual(ops, [
+    'remove /pod/resize undefined',
+    'replace /pod/containers',
+    'replace /resources/limits/cpu "200m"',
+    'replace /resources/limits/cpuMillicores 200',
+    'replace /resources/limits/memory "8Mi"',
+    'replace /resources/limits/memoryBytes 8388608',
+  ]);
+  assert.equal(await (await agent.get('/metadata/resources/limits/cpuMillicores')).text(), '200');
+});
+
+test('while the API watch is unhealthy, top-level resources fall back to the downward values', async (t) => {
+  const { agent, server } = await cluster(t, { config: { PODMETA_CONTAINER: 'main' } });
+  await eventually(async () => (await getJson(agent, '/metadata')).resources.limits?.cpu === '100m', 5000, 'API resources');
+  server.fail({ resource: 'pods' }, { status: 500 }, 1_000_000);
+  server.dropWatches();
+  const down = await eventually(async () => {
+    const r = (await getJson(agent, '/metadata')).resources;
+    return r.limits?.cpu === undefined ? r : undefined;
+  }, 10_000, 'downward resources');
+  assert.deepEqual(down, { requests: { cpu: '15m', cpuMillicores: 15 }, limits: { memory: '4Mi', memoryBytes: 4194304 } });
+});
+
+test('topology labels on the pod, Node RBAC forbidden, default PODMETA_NODE_LABELS: zone/region served, ZERO Node requests', async (t) => {
+  const { agent, server } = await cluster(t, { forbidNodes: true, pod: { topology: { zone: 'eu-west-1b', region: 'eu-west-1' } } });
+  const doc = await eventually(async () => {
+    const d = await getJson(agent, '/metadata');
+    return d.pod.phase && d.node.labels ? d : undefined;
+  });
+  assert.deepEqual(doc.node.labels, { 'topology.kubernetes.io/region': 'eu-west-1', 'topology.kubernetes.io/zone': 'eu-west-1b' });
+  assert.equal(await (await agent.get('/metadata/node/labels/topology.kubernetes.io/zone?format=text')).text(), 'eu-west-1b');
+  const st = await eventually(async () => {
+    const x = await getJson(agent, '/status');
+    return x.sources.node.state === 'ok' ? x : undefined;
+  });
+  assert.deepEqual(st.sources.node.detail, { mode: 'pod-labels', keys: ['topology.kubernetes.io/zone', 'topology.kubernetes.io/region'] });
+  // a later Pod event re-evaluates; still no reason to read the Node
+  server.modifyPod('default', POD, (p) => void ((p.metadata.labels as Record<string, string>).tier = 'gold'));
+  await eventually(async () => (await getJson(agent, '/metadata/pod/labels')).tier === 'gold');
+  assert.equal(server.requestsOf('nodes').length, 0, 'no Node request at all');
+  assert.ok(server.requestsOf('pods', 'watch').length >= 1, 'the pod itself is watched');
+});
+
+test('topology labels only in the volume (pods forbidden too): still zero Node requests; explicit list with more keys reads the Node, 403 leaves zone/region', async (t) => {
+  const files = sampleFiles({ app: 'web', 'topology.kubernetes.io/zone': 'vol-zone', 'topology.kubernetes.io/region': 'vol-region' });
+  const a = await cluster(t, { forbidPods: true, forbidNodes: true, files });
+  await eventually(async () => (await getJson(a.agent, '/status')).sources.api.state === 'error');
+  const st = await eventually(async () => {
+    const x = await getJson(a.agent, '/status');
+    return x.sources.node.state === 'ok' ? x : undefined;
+  });
+  assert.equal(st.sources.node.detail.mode, 'pod-labels');
+  assert.deepEqual((await getJson(a.agent, '/metadata')).node.labels, { 'topology.kubernetes.io/region': 'vol-region', 'topology.kubernetes.io/zone': 'vol-zone' });
+  assert.equal(a.server.requestsOf('nodes').length, 0);
+
+  const b = await cluster(t, {
+    forbidNodes: true,
+    pod: { topology: { zone: 'eu-west-1b', region: 'eu-west-1' } },
+    config: { PODMETA_NODE_LABELS: 'topology.kubernetes.io/zone,topology.kubernetes.io/region,kubernetes.io/arch' },
+  });
+  const err = await eventually(async () => {
+    const x = await getJson(b.agent, '/status');
+    return x.sources.node.state === 'error' ? x : undefined;
+  });
+  assert.match(err.sources.node.error.hint, /ClusterRole/);
+  assert.ok(b.server.requestsOf('nodes').length >= 1, 'arch needs the Node');
+  assert.deepEqual((await getJson(b.agent, '/metadata')).node.labels, { 'topology.kubernetes.io/region': 'eu-west-1', 'topology.kubernetes.io/zone': 'eu-west-1b' }, 'zone/region stay');
+});
+
+test('native sidecars are listed (sidecar: true, status from initContainerStatuses); plain init containers are not', async (t) => {
+  const { agent } = await cluster(t, { pod: { initContainers: true } });
+  const containers = await eventually(async () => (await getJson(agent, '/metadata')).pod.containers);
+  assert.deepEqual(containers.map((c: any) => [c.name, c.sidecar ?? false]), [['main', false], ['podmeta', false], ['log-shipper', true]]);
+  assert.equal(containers[2].restartCount, 2);
+  assert.equal(containers[2].ready, true);
+});
+
+test('an annotation named __proto__ from the API is kept: JSON, text, sub-path and SSE', async (t) => {
+  const annotations = JSON.parse('{"__proto__":"kept","plain":"v"}') as Record<string, string>;
+  const { agent, server } = await cluster(t, { pod: { annotations } });
+  await eventually(async () => (await getJson(agent, '/metadata/pod/annotations')).plain === 'v');
+  assert.equal(await (await agent.get('/metadata/pod/annotations')).text(), '{"__proto__":"kept","plain":"v"}');
+  assert.equal(await (await agent.get('/metadata/pod/annotations?format=text')).text(), '__proto__="kept"\nplain="v"');
+  assert.equal(await (await agent.get('/metadata/pod/annotations/__proto__?format=text')).text(), 'kept');
+  const s = await openSse(agent.base + '/events?path=/pod/annotations');
+  t.after(() => s.close());
+  assert.match((await s.next()).data, /"__proto__":"kept"/);
+  server.modifyPod('default', POD, (p) => Object.defineProperty(p.metadata.annotations!, '__proto__', { value: 'changed', enumerable: true, writable: true, configurable: true }));
+  const c = JSON.parse((await s.next((e) => e.event === 'change')).data);
+  assert.deepEqual(c.patch, [{ op: 'replace', path: '/__proto__', value: 'changed' }]);
 });

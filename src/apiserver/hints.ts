@@ -201,3 +201,26 @@ export function describeFailure(ctx: HintContext, err: ApiRequestError, tokenPat
     hint: 'is KUBERNETES_SERVICE_HOST really the API server (not a proxy that buffers or alters watch streams)? podmeta retries with backoff',
   };
 }
+
+export function credentialsMissing(saDir: string, problems: readonly string[]): StatusError {
+  return {
+    reason: 'NoCredentials',
+    message: `PODMETA_API=auto and no in-cluster credentials: ${problems.join('; ')}`,
+    hint:
+      `nothing to fix if the pod should not use the API server. To enrich the document from it, mount the service-account token ` +
+      `(automountServiceAccountToken: true) at ${saDir} (PODMETA_SA_DIR) and run in a cluster (KUBERNETES_SERVICE_HOST/PORT); ` +
+      `set PODMETA_API=off to make the opt-out explicit`,
+  };
+}
+
+export function credentialsUnusable(saDir: string, problems: readonly string[]): StatusError {
+  return {
+    reason: 'CredentialsUnusable',
+    message: `PODMETA_API=auto but the in-cluster API access is broken: ${problems.join('; ')}`,
+    hint:
+      `the service-account volume at ${saDir} (PODMETA_SA_DIR) must hold readable token and ca.crt files: check the volume mount, ` +
+      `the container's user (runAsUser / fsGroup must be able to read the projected files) and PODMETA_SA_DIR; ` +
+      `KUBERNETES_SERVICE_HOST / KUBERNETES_SERVICE_PORT are set by Kubernetes and must not be overridden with other values. ` +
+      `Set PODMETA_API=off to use only the downward API`,
+  };
+}

@@ -4,16 +4,17 @@
 import type { IncomingMessage } from 'node:http';
 import type { Agent } from 'node:https';
 import { join } from 'node:path';
-import type { SourcePart, SourceStatus } from '../document.js';
+import type { SourcePart, SourceStatus, StringMap } from '../document.js';
 import type { Logger } from '../log.js';
 import { readServiceAccount, TokenSource } from './credentials.js';
-import { nodeNameUnknown, podUnknown } from './hints.js';
+import { credentialsMissing, credentialsUnusable, nodeNameUnknown, podUnknown } from './hints.js';
 import { NodeSource } from './node-source.js';
 import { PodSource } from './pod-source.js';
 import { STARTING, StatusReporter } from './status.js';
 import { resolveTiming, type ApiTiming } from './timing.js';
 import { apiBaseUrl, Transport, type RawRequest } from './transport.js';
 import { nodeNameOf } from './pod.js';
+import { nodeReadNeeded, topologyOnPod } from './topology.js';
 
 /** PODMETA_API=on but no usable in-cluster credentials / service address. */
 export class ApiConfigError extends Error {
@@ -41,6 +42,12 @@ export interface ApiSourceOptions {
   nodeName?: string;
   /** exact keys, or prefixes ending in '/' or '*'; [] = never read the Node */
   nodeLabels: readonly string[];
+  /** PODMETA_NODE_LABELS was left unset (the default list): see topology.ts for what that changes */
+  nodeLabelsDefault?: boolean;
+  /** the pod's labels as the local sources (downwardAPI volume) know them at start */
+  podLabels?: StringMap;
+  /** PODMETA_CONTAINER: the app container whose current resources become the top-level `resources` */
+  container?: string;
   log: Logger;
   onPart(source: 'api' | 'node', part: SourcePart | undefined): void;
   onStatus(source: 'api' | 'node', status: SourceStatus): void;
@@ -74,6 +81,17 @@ export interface ApiSource {
   readonly transport: ApiTransport | undefined;
 }
 
+/** https://host:port from the service variables, or a message naming the bad one (never throws). */
+function serviceUrl(host: string, port: string | undefined): URL | string {
+  if (port !== undefined && !/^\d{1,5}$/.test(port.trim())) return `KUBERNETES_SERVICE_PORT=${JSON.stringify(port)} is not a port number`;
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) return `KUBERNETES_SERVICE_PORT=${port} is out of range 1-65535`;
+  try {
+    return apiBaseUrl(host, port?.trim());
+  } catch {
+    return `KUBERNETES_SERVICE_HOST=${JSON.stringify(host)} is not a host name or address`;
+  }
+}
+
 export function createApiSource(opts: ApiSourceOptions): ApiSource {
   const timing = resolveTiming(opts.timing);
   const { log } = opts;
@@ -84,6 +102,10 @@ export function createApiSource(opts: ApiSourceOptions): ApiSource {
   let transport: Transport | undefined;
   let tokens: TokenSource | undefined;
   let nodeStarted = false;
+  let nodeName = opts.nodeName;
+  let podLabels = opts.podLabels;
+  /** the Pod object was seen, or it cannot be read: the pod's labels are as known as they will get */
+  let podSettled = false;
 
   const spawn = (what: string, run: () => Promise<void>, status: StatusReporter): void => {
     tasks.push(
@@ -106,8 +128,20 @@ export function createApiSource(opts: ApiSourceOptions): ApiSource {
     onPart: (part: SourcePart | undefined) => opts.onPart(source, part),
   });
 
-  const startNode = (name: string, namespace: string): void => {
+  /** start the Node watch once the node name is known and a configured key needs the Node itself */
+  const maybeStartNode = (namespace: string): void => {
     if (nodeStarted || ac.signal.aborted || !transport || !tokens || opts.nodeLabels.length === 0) return;
+    if (nodeName === undefined) return;
+    if (!podSettled) return; // wait for the Pod (the freshest labels; they may carry the topology keys)
+    if (!nodeReadNeeded(opts.nodeLabels, podLabels, opts.nodeLabelsDefault ?? false)) {
+      nodeStatus.set('ok', undefined, { mode: 'pod-labels', keys: topologyOnPod(podLabels) });
+      return;
+    }
+    startNode(nodeName, namespace);
+  };
+
+  const startNode = (name: string, namespace: string): void => {
+    if (!transport || !tokens) return;
     nodeStarted = true;
     nodeStatus.set('degraded', STARTING);
     const node = new NodeSource({ ...common(transport, tokens, 'node'), name, labels: opts.nodeLabels, namespace });
@@ -130,21 +164,26 @@ export function createApiSource(opts: ApiSourceOptions): ApiSource {
       if (!opts.servicePort) problems.push('KUBERNETES_SERVICE_PORT is not set');
       const sa = await readServiceAccount(opts.saDir);
       problems.push(...sa.problems);
-      if (problems.length > 0 || !sa.token || !sa.ca || !opts.serviceHost) {
+      const baseUrl = opts.serviceHost ? serviceUrl(opts.serviceHost, opts.servicePort) : undefined;
+      if (typeof baseUrl === 'string') problems.push(baseUrl);
+      if (problems.length > 0 || !sa.token || !sa.ca || !(baseUrl instanceof URL)) {
         if (opts.mode === 'on') {
           throw new ApiConfigError(
             `PODMETA_API=on but the in-cluster API access is incomplete: ${problems.join('; ')}. ` +
               `Mount the service-account token (automountServiceAccountToken: true) at PODMETA_SA_DIR, or set PODMETA_API=auto/off`,
           );
         }
-        const detail = { why: 'PODMETA_API=auto and no in-cluster credentials', missing: problems };
-        apiStatus.set('disabled', undefined, detail);
-        nodeStatus.set('disabled', undefined, detail);
+        // nothing mounted and no service address: the ordinary opt-out. Anything else is a broken setup.
+        const absent = problems.every((p) => / does not exist$| is not set$/.test(p));
+        const detail = { why: 'PODMETA_API=auto and no usable in-cluster credentials', missing: problems };
+        const [state, error] = absent ? (['disabled', credentialsMissing(opts.saDir, problems)] as const) : (['error', credentialsUnusable(opts.saDir, problems)] as const);
+        apiStatus.set(state, error, detail);
+        nodeStatus.set(state, error, detail);
         return;
       }
       tokens = new TokenSource(join(opts.saDir, 'token'), sa.token, log);
       tokens.start(timing.tokenRefreshMs);
-      transport = new Transport({ baseUrl: apiBaseUrl(opts.serviceHost, opts.servicePort), ca: sa.ca, tokens, userAgent: opts.userAgent ?? 'podmeta' });
+      transport = new Transport({ baseUrl, ca: sa.ca, tokens, userAgent: opts.userAgent ?? 'podmeta' });
       const namespace = opts.namespace ?? sa.namespace;
       const podReadable = opts.podName !== undefined && namespace !== undefined;
       if (opts.podName === undefined) apiStatus.set('error', podUnknown('name', opts.saDir));
@@ -155,17 +194,28 @@ export function createApiSource(opts: ApiSourceOptions): ApiSource {
           ...common(transport, tokens, 'api'),
           namespace,
           name: opts.podName,
+          ...(opts.container !== undefined ? { container: opts.container } : {}),
           onPod: (pod) => {
-            const node = nodeNameOf(pod);
-            if (node) startNode(node, namespace);
+            nodeName ??= nodeNameOf(pod);
+            podLabels = pod.metadata?.labels ?? {};
+            podSettled = true;
+            maybeStartNode(namespace);
+          },
+          onTrouble: () => {
+            if (podSettled) return;
+            podSettled = true; // the pod cannot be read: decide from what the volume says
+            maybeStartNode(namespace);
           },
         });
         spawn('pod source', () => pod.run(), apiStatus);
       }
+      if (!podReadable) podSettled = true;
       if (opts.nodeLabels.length === 0) nodeStatus.set('disabled', undefined, { why: 'PODMETA_NODE_LABELS is empty' });
-      else if (opts.nodeName !== undefined) startNode(opts.nodeName, namespace ?? '');
-      else if (podReadable) nodeStatus.set('degraded', { ...STARTING, message: 'waiting for spec.nodeName from the pod' });
-      else nodeStatus.set('error', nodeNameUnknown());
+      else if (nodeName === undefined && !podReadable) nodeStatus.set('error', nodeNameUnknown());
+      else {
+        nodeStatus.set('degraded', { ...STARTING, message: nodeName === undefined ? 'waiting for spec.nodeName from the pod' : 'waiting for the pod\'s labels (they may carry the topology labels)' });
+        maybeStartNode(namespace ?? '');
+      }
     },
 
     async stop(): Promise<void> {

@@ -1,5 +1,5 @@
 // The pod watch: one list+watch of the agent's own Pod → the 'api' part and status (see object-source.ts).
-// Labels and annotations ride in the part only while the watch is
+// Labels, annotations and the PODMETA_CONTAINER's current resources ride in the part only while the watch is
 // healthy; after labelGraceMs of trouble the part is re-sent without them (so the downwardAPI volume takes
 // over), and they come back on recovery. DELETED keeps the last state with pod.deleted = true and a
 // 'degraded' status.
@@ -13,8 +13,12 @@ import type { KubeObject } from './watch.js';
 export interface PodSourceOptions extends Omit<ObjectSourceOptions, 'serviceAccount'> {
   /** ServiceAccount "ns/name" from the token claims, for hints (else the pod spec's) */
   serviceAccount(): string | undefined;
+  /** PODMETA_CONTAINER: the container whose current resources become the part's `resources` */
+  container?: string;
   /** every Pod object seen (LIST and watch events) */
   onPod(pod: KubeObject): void;
+  /** a request for the pod failed */
+  onTrouble?(): void;
 }
 
 export class PodSource {
@@ -29,7 +33,7 @@ export class PodSource {
       {
         resource: 'pod',
         collectionPath: `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`,
-        toPart: (pod, deleted): SourcePart => podToPart(pod, { includeMeta: this.withMeta, deleted }),
+        toPart: (pod, deleted): SourcePart => podToPart(pod, { includeMeta: this.withMeta, deleted, container: o.container }),
         deletedHint: () => podDeleted(namespace, name),
         notFoundHint: () => podNotFound(namespace, name),
       },
@@ -51,6 +55,7 @@ export class PodSource {
           }
         },
         onFailure: () => {
+          this.o.onTrouble?.();
           if (this.withMeta && this.grace === undefined) {
             this.grace = setTimeout(() => {
               this.grace = undefined;

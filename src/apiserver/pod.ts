@@ -11,7 +11,8 @@
 // The CronJob rule cannot tell a hand-made Job named like "backup-29000000" created in that very minute
 // from a CronJob's; that collision is judged acceptable (no extra read, no extra RBAC).
 
-import type { ContainerInfo, NodeInfo, OwnerRef, PodInfo, SourcePart, StringMap } from '../document.js';
+import type { ContainerInfo, NodeInfo, OwnerRef, PodInfo, ResourceKind, ResourceReading, Resources, SourcePart, StringMap } from '../document.js';
+import { parseQuantity, resourcesFromReadings } from '../quantity.js';
 import { putKey } from '../keys.js';
 import type { KubeObject } from './watch.js';
 
@@ -19,10 +20,36 @@ interface Quantities {
   [name: string]: string;
 }
 
+interface ResourceRequirements {
+  requests?: Quantities;
+  limits?: Quantities;
+}
+
+interface ContainerSpec {
+  name?: string;
+  image?: string;
+  resources?: ResourceRequirements;
+  /** init containers only: "Always" makes it a native sidecar */
+  restartPolicy?: string;
+}
+
 interface PodSpec {
   nodeName?: string;
   serviceAccountName?: string;
-  containers?: { name?: string; image?: string; resources?: { requests?: Quantities; limits?: Quantities } }[];
+  containers?: ContainerSpec[];
+  initContainers?: ContainerSpec[];
+}
+
+interface ContainerStatus {
+  name?: string;
+  image?: string;
+  imageID?: string;
+  ready?: boolean;
+  restartCount?: number;
+  /** what the runtime reports the container runs with (follows an in-place resize) */
+  resources?: ResourceRequirements;
+  /** requests the node allocated to the container */
+  allocatedResources?: Quantities;
 }
 
 interface PodStatus {
@@ -33,7 +60,9 @@ interface PodStatus {
   podIPs?: { ip?: string }[];
   hostIP?: string;
   hostIPs?: { ip?: string }[];
-  containerStatuses?: { name?: string; image?: string; imageID?: string; ready?: boolean; restartCount?: number }[];
+  conditions?: { type?: string; status?: string }[];
+  containerStatuses?: ContainerStatus[];
+  initContainerStatuses?: ContainerStatus[];
 }
 
 const CRONJOB_WINDOW_MIN = 7 * 24 * 60;
@@ -83,31 +112,79 @@ export function deriveWorkload(owner: OwnerRef | undefined, labels: StringMap, c
   return owner;
 }
 
-function containers(spec: PodSpec, status: PodStatus): ContainerInfo[] | undefined {
-  const statuses = new Map((status.containerStatuses ?? []).filter((s) => s?.name).map((s) => [s.name!, s]));
-  const out: ContainerInfo[] = [];
-  for (const c of spec.containers ?? []) {
+function quantityMap(v: unknown): StringMap | undefined {
+  if (!v || typeof v !== 'object') return undefined;
+  const m = stringMap(v);
+  return Object.keys(m).length > 0 ? m : undefined;
+}
+
+/**
+ * What a container runs with now: the status's `resources` when the kubelet reports them (they follow an
+ * in-place resize); else the requests the node allocated (`allocatedResources`) with the spec's limits;
+ * else the spec (the desired values).
+ */
+function currentResources(c: ContainerSpec, st: ContainerStatus | undefined): { requests?: StringMap; limits?: StringMap } {
+  const reported = st?.resources && typeof st.resources === 'object' ? st.resources : undefined;
+  const requests = quantityMap(reported ? reported.requests : st?.allocatedResources ?? c.resources?.requests);
+  const limits = quantityMap(reported ? reported.limits : c.resources?.limits);
+  return compact({ requests, limits });
+}
+
+interface Listed {
+  info: ContainerInfo;
+  current: { requests?: StringMap; limits?: StringMap };
+}
+
+/** Regular containers, then native sidecars (init containers with restartPolicy Always); plain init containers are not listed. */
+function listContainers(spec: PodSpec, status: PodStatus): Listed[] {
+  const byName = (list: ContainerStatus[] | undefined) => new Map((Array.isArray(list) ? list : []).filter((s) => s?.name).map((s) => [s.name!, s]));
+  const regular = byName(status.containerStatuses);
+  const init = byName(status.initContainerStatuses);
+  const specs = [
+    ...(Array.isArray(spec.containers) ? spec.containers : []).map((c) => [c, regular, false] as const),
+    ...(Array.isArray(spec.initContainers) ? spec.initContainers : []).filter((c) => c?.restartPolicy === 'Always').map((c) => [c, init, true] as const),
+  ];
+  const out: Listed[] = [];
+  for (const [c, statuses, sidecar] of specs) {
     const name = str(c?.name);
     if (!name) continue;
     const st = statuses.get(name);
-    const requests = c.resources?.requests ? stringMap(c.resources.requests) : undefined;
-    const limits = c.resources?.limits ? stringMap(c.resources.limits) : undefined;
-    const resources = compact({
-      requests: requests && Object.keys(requests).length > 0 ? requests : undefined,
-      limits: limits && Object.keys(limits).length > 0 ? limits : undefined,
+    const current = currentResources(c, st);
+    const info = compact<ContainerInfo>({
+      name,
+      sidecar: sidecar ? true : undefined,
+      image: str(c.image) ?? str(st?.image),
+      imageID: str(st?.imageID),
+      ready: typeof st?.ready === 'boolean' ? st.ready : undefined,
+      restartCount: typeof st?.restartCount === 'number' ? st.restartCount : undefined,
+      resources: Object.keys(current).length > 0 ? current : undefined,
     });
-    out.push(
-      compact<ContainerInfo>({
-        name,
-        image: str(c.image) ?? str(st?.image),
-        imageID: str(st?.imageID),
-        ready: typeof st?.ready === 'boolean' ? st.ready : undefined,
-        restartCount: typeof st?.restartCount === 'number' ? st.restartCount : undefined,
-        resources: Object.keys(resources).length > 0 ? resources : undefined,
-      }),
-    );
+    out.push({ info, current });
   }
-  return out.length > 0 ? out : undefined;
+  return out;
+}
+
+const KINDS: readonly ResourceKind[] = ['cpu', 'memory', 'ephemeral-storage'];
+
+/** A container's current requests/limits as the document's `resources` (canonical strings + base units). */
+export function resourcesOf(current: { requests?: StringMap; limits?: StringMap }): Resources {
+  const readings: ResourceReading[] = [];
+  for (const side of ['requests', 'limits'] as const) {
+    for (const kind of KINDS) {
+      const text = current[side]?.[kind];
+      const base = text === undefined ? undefined : parseQuantity(kind, text);
+      if (base !== undefined) readings.push({ kind, side, base, granularity: 1 });
+    }
+  }
+  return resourcesFromReadings(readings);
+}
+
+/** pod.resize from the Pod conditions: Pending wins (a request not yet admitted) over InProgress. */
+function resizeState(status: PodStatus): PodInfo['resize'] {
+  const on = (type: string) => (Array.isArray(status.conditions) ? status.conditions : []).some((c) => c?.type === type && c.status === 'True');
+  if (on('PodResizePending')) return 'Pending';
+  if (on('PodResizeInProgress')) return 'InProgress';
+  return undefined;
 }
 
 export interface PodPartOptions {
@@ -115,15 +192,18 @@ export interface PodPartOptions {
   includeMeta: boolean;
   /** the pod object was deleted */
   deleted?: boolean;
+  /** PODMETA_CONTAINER: its current resources become the part's `resources` (only with includeMeta) */
+  container?: string | undefined;
 }
 
-export function podToPart(pod: KubeObject, { includeMeta, deleted = false }: PodPartOptions): SourcePart {
+export function podToPart(pod: KubeObject, { includeMeta, deleted = false, container }: PodPartOptions): SourcePart {
   const meta = pod.metadata ?? {};
   const spec = (pod.spec ?? {}) as PodSpec;
   const status = (pod.status ?? {}) as PodStatus;
   const labels = stringMap(meta.labels);
   const ctl = (meta.ownerReferences ?? []).find((r) => r?.controller === true && str(r.kind) && str(r.name));
   const owner: OwnerRef | undefined = ctl ? { kind: ctl.kind!, name: ctl.name! } : undefined;
+  const listed = listContainers(spec, status);
   const podInfo: PodInfo = compact<PodInfo>({
     name: str(meta.name),
     namespace: str(meta.namespace),
@@ -138,7 +218,8 @@ export function podToPart(pod: KubeObject, { includeMeta, deleted = false }: Pod
     startTime: str(status.startTime),
     owner,
     workload: deriveWorkload(owner, labels, meta.creationTimestamp),
-    containers: containers(spec, status),
+    containers: listed.length > 0 ? listed.map((l) => l.info) : undefined,
+    resize: resizeState(status),
     deleted: deleted ? true : undefined,
   });
   const node: NodeInfo = compact<NodeInfo>({
@@ -148,6 +229,8 @@ export function podToPart(pod: KubeObject, { includeMeta, deleted = false }: Pod
   });
   const part: SourcePart = { pod: podInfo };
   if (Object.keys(node).length > 0) part.node = node;
+  const own = includeMeta && container !== undefined ? listed.find((l) => l.info.name === container) : undefined;
+  if (own) part.resources = resourcesOf(own.current);
   return part;
 }
 

@@ -275,6 +275,43 @@ export class FakeApiServer {
     this.remove('pods', key(namespace, name));
   }
 
+  /**
+   * An in-place resize as the API server shows it (`kubectl patch --subresource resize`): the spec's
+   * resources (the desired values) change and the Pod gets a PodResizePending or PodResizeInProgress
+   * condition; the status still reports what the container runs with. One MODIFIED event.
+   */
+  requestResize(namespace: string, name: string, container: string, resources: { requests?: Record<string, string>; limits?: Record<string, string> }, condition: 'PodResizePending' | 'PodResizeInProgress' = 'PodResizeInProgress'): Kube {
+    return this.modifyPod(namespace, name, (p) => {
+      const spec = p.spec as { containers: { name: string; resources?: unknown }[]; initContainers?: { name: string; resources?: unknown }[] };
+      const c = [...spec.containers, ...(spec.initContainers ?? [])].find((x) => x.name === container);
+      if (!c) throw new Error(`no container ${container}`);
+      c.resources = structuredClone(resources);
+      const status = p.status as { conditions?: { type: string; status: string; lastTransitionTime?: string; reason?: string }[] };
+      status.conditions = [...(status.conditions ?? []).filter((x) => x.type !== condition), { type: condition, status: 'True', lastTransitionTime: new Date().toISOString(), ...(condition === 'PodResizePending' ? { reason: 'Deferred' } : {}) }];
+    });
+  }
+
+  /**
+   * The kubelet finished the resize: spec unchanged; every container status reports the spec's resources
+   * (resources + allocatedResources) and the resize conditions are gone. One MODIFIED event, RV bumped.
+   */
+  completeResize(namespace: string, name: string): Kube {
+    return this.modifyPod(namespace, name, (p) => {
+      type C = { name: string; resources?: { requests?: Record<string, string>; limits?: Record<string, string> } };
+      const spec = p.spec as { containers: C[]; initContainers?: C[] };
+      const status = p.status as { conditions?: { type: string }[]; containerStatuses?: Record<string, unknown>[]; initContainerStatuses?: Record<string, unknown>[] };
+      for (const [specs, statuses] of [[spec.containers, status.containerStatuses], [spec.initContainers ?? [], status.initContainerStatuses ?? []]] as const) {
+        for (const st of statuses ?? []) {
+          const c = specs.find((x) => x.name === st.name);
+          if (!c) continue;
+          st.resources = structuredClone(c.resources ?? {});
+          st.allocatedResources = structuredClone(c.resources?.requests ?? {});
+        }
+      }
+      status.conditions = (status.conditions ?? []).filter((x) => x.type !== 'PodResizePending' && x.type !== 'PodResizeInProgress');
+    });
+  }
+
   deleteNode(name: string): void {
     this.remove('nodes', key(undefined, name));
   }
@@ -592,13 +629,20 @@ export interface SamplePodOptions {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   serviceAccount?: string;
+  /** the labels the API server copies from the Node at binding (Kubernetes ≥ 1.35, KEP-4742) */
+  topology?: { zone?: string; region?: string };
+  /** add init containers: a plain one ("migrate", done) and a native sidecar ("log-shipper", restartPolicy Always) */
+  initContainers?: boolean;
 }
 
 /** A Deployment-owned pod as the API server returns it (trimmed managedFields). */
 export function samplePod(o: SamplePodOptions = {}): Kube {
   const name = o.name ?? 'web-5d9c7b8f4-x7k2p';
   const namespace = o.namespace ?? 'default';
-  return {
+  const labels = { ...(o.labels ?? { app: 'web', 'pod-template-hash': '5d9c7b8f4', 'app.kubernetes.io/name': 'web' }) };
+  if (o.topology?.zone) labels['topology.kubernetes.io/zone'] = o.topology.zone;
+  if (o.topology?.region) labels['topology.kubernetes.io/region'] = o.topology.region;
+  const pod: Kube = {
     kind: 'Pod',
     apiVersion: 'v1',
     metadata: {
@@ -607,7 +651,7 @@ export function samplePod(o: SamplePodOptions = {}): Kube {
       namespace,
       uid: '1d591f87-4c1d-4a4e-9c2f-2b7d0a4e8f31',
       creationTimestamp: '2026-11-22T10:15:00Z',
-      labels: o.labels ?? { app: 'web', 'pod-template-hash': '5d9c7b8f4', 'app.kubernetes.io/name': 'web' },
+      labels,
       annotations: o.annotations ?? { 'kubernetes.io/config.seen': '2026-11-22T10:15:00.000000000Z', 'kubernetes.io/config.source': 'api' },
       ownerReferences: [
         { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-5d9c7b8f4', uid: '8a2b1c3d-0000-4000-8000-000000000001', controller: true, blockOwnerDeletion: true },
@@ -654,6 +698,9 @@ export function samplePod(o: SamplePodOptions = {}): Kube {
           imageID: 'registry.k8s.io/nginx@sha256:6e2bd2a3a1ad4c0e8a5c2f0e4f8e4b1f7b5d4f5d9e3a7c1b2d3e4f5a6b7c8d9e',
           containerID: 'containerd://0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0',
           started: true,
+          // what kubelet reports since in-place resize (1.33+): the values the container runs with
+          allocatedResources: { cpu: '15m', memory: '100Ki' },
+          resources: { requests: { cpu: '15m', memory: '100Ki' }, limits: { cpu: '100m', memory: '4Mi' } },
         },
         {
           name: 'podmeta',
@@ -667,6 +714,32 @@ export function samplePod(o: SamplePodOptions = {}): Kube {
       ],
     },
   };
+  if (o.initContainers) addInitContainers(pod);
+  return pod;
+}
+
+/** A plain init container that ran to completion, and a native sidecar (restartPolicy Always), with their statuses. */
+function addInitContainers(pod: Kube): void {
+  const spec = pod.spec as { initContainers?: unknown[] };
+  const status = pod.status as { initContainerStatuses?: unknown[] };
+  spec.initContainers = [
+    { name: 'migrate', image: 'registry.example/migrate:3', resources: { requests: { cpu: '100m' } } },
+    { name: 'log-shipper', image: 'registry.example/fluent-bit:4.0', restartPolicy: 'Always', resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '64Mi' } } },
+  ];
+  status.initContainerStatuses = [
+    { name: 'migrate', ready: true, restartCount: 0, image: 'registry.example/migrate:3', imageID: 'registry.example/migrate@sha256:' + '2'.repeat(64), started: false, state: { terminated: { exitCode: 0, reason: 'Completed' } } },
+    {
+      name: 'log-shipper',
+      ready: true,
+      restartCount: 2,
+      image: 'registry.example/fluent-bit:4.0',
+      imageID: 'registry.example/fluent-bit@sha256:' + '3'.repeat(64),
+      started: true,
+      state: { running: { startedAt: '2026-11-22T10:15:02Z' } },
+      allocatedResources: { cpu: '10m', memory: '32Mi' },
+      resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '64Mi' } },
+    },
+  ];
 }
 
 /** A worker node with the well-known topology labels. */
