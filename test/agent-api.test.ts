@@ -264,3 +264,12 @@ test('an annotation named __proto__ from the API is kept: JSON, text, sub-path a
   const c = JSON.parse((await s.next((e) => e.event === 'change')).data);
   assert.deepEqual(c.patch, [{ op: 'replace', path: '/__proto__', value: 'changed' }]);
 });
+
+test('KUBERNETES_SERVICE_PORT=abc with PODMETA_API=auto: the agent starts, serves the volume, /status names the variable', async (t) => {
+  const { agent } = await cluster(t, { config: { PODMETA_API: 'auto', KUBERNETES_SERVICE_PORT: 'abc' } });
+  const st = await getJson(agent, '/status');
+  assert.equal(st.sources.api.state, 'error');
+  assert.match(st.sources.api.error.message, /KUBERNETES_SERVICE_PORT="abc"/);
+  assert.equal((await getJson(agent, '/metadata')).pod.name, POD);
+  assert.equal((await fetch(agent.probe + '/readyz')).status, 200);
+});

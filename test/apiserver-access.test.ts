@@ -328,3 +328,59 @@ test('node GET fallback answering 404 → error with the NODE_NAME hint', async 
   assert.match(st.error!.message, /node "ghost" not found/);
   assert.ok(h.server.requestsOf('nodes', 'get').some((r) => r.status === 404));
 });
+
+test('PODMETA_API=auto with an unusable service-account dir: error + hint (not a silent "disabled"); nothing mounted: disabled with a hint', async (t) => {
+  const { mkdtemp, mkdir, writeFile, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const root = await mkdtemp(join(tmpdir(), 'podmeta-sa-broken-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  await mkdir(join(root, 'token')); // a directory where the token file should be (unreadable as a file, even for root)
+  await writeFile(join(root, 'ca.crt'), 'not a certificate');
+  const run = async (saDir: string) => {
+    const statuses: [string, SourceStatus][] = [];
+    const src = createApiSource({
+      mode: 'auto',
+      saDir,
+      serviceHost: '10.96.0.1',
+      servicePort: '443',
+      nodeLabels: ['kubernetes.io/arch'],
+      log: silentLogger,
+      onPart: () => assert.fail('no part expected'),
+      onStatus: (s, st) => statuses.push([s, st]),
+    });
+    await src.start();
+    await src.stop();
+    return statuses;
+  };
+  const broken = await run(root);
+  assert.deepEqual(broken.map(([s, st]) => `${s} ${st.state}`), ['api error', 'node error']);
+  const err = broken[0]![1].error!;
+  assert.equal(err.reason, 'CredentialsUnusable');
+  assert.match(err.message, /token/);
+  assert.match(err.message, /ca\.crt holds no PEM certificate/);
+  assert.match(err.hint, /PODMETA_SA_DIR/);
+  const absent = await run(join(root, 'nothing-here'));
+  assert.deepEqual(absent.map(([s, st]) => `${s} ${st.state}`), ['api disabled', 'node disabled']);
+  assert.equal(absent[0]![1].error?.reason, 'NoCredentials');
+  assert.match(absent[0]![1].error!.hint, /automountServiceAccountToken/);
+});
+
+test('KUBERNETES_SERVICE_PORT=abc never crashes: auto → error naming the variable; on → ApiConfigError (exit 2 in main)', async (t) => {
+  const h = await harness(t, { noStart: true });
+  const statuses: [string, SourceStatus][] = [];
+  const base = { saDir: h.sa.dir, serviceHost: h.server.host, nodeLabels: [], log: silentLogger, onPart: () => assert.fail('no part expected') };
+  const auto = createApiSource({ ...base, mode: 'auto', servicePort: 'abc', onStatus: (s, st) => statuses.push([s, st]) });
+  await auto.start();
+  await auto.stop();
+  assert.equal(statuses[0]![1].state, 'error');
+  assert.match(statuses[0]![1].error!.message, /KUBERNETES_SERVICE_PORT="abc" is not a port number/);
+  for (const port of ['abc', '70000', '0']) {
+    const on = createApiSource({ ...base, mode: 'on', servicePort: port, onStatus: () => {} });
+    await assert.rejects(on.start(), (e: unknown) => e instanceof ApiConfigError && /KUBERNETES_SERVICE_PORT/.test(e.message), port);
+    await on.stop();
+  }
+  const badHost = createApiSource({ ...base, mode: 'on', serviceHost: 'a b', servicePort: '443', onStatus: () => {} });
+  await assert.rejects(badHost.start(), (e: unknown) => e instanceof ApiConfigError && /KUBERNETES_SERVICE_HOST="a b"/.test(e.message));
+  assert.equal(h.server.requests.length, 0);
+});
