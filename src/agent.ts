@@ -99,10 +99,7 @@ export class Agent {
     this.log = log;
     this.store = new Store({ annotationsExclude: config.annotationsExclude, nodeLabels: config.nodeLabels });
     this.metrics = new Metrics({ defaultMetrics: o.defaultMetrics ?? true });
-    this.store.subscribe((c) => {
-      this.metrics.revision.set(c.revision);
-      this.metrics.changes.inc();
-    });
+    this.store.subscribe((c) => this.metrics.documentChanged(c.revision)); // first subscriber: times the fan-out
     this.store.onStatus((source, st) => this.metrics.setSourceState(source, st.state, st.error?.reason));
     this.downward = new DownwardSource({
       dir: config.downwardDir,

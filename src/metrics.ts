@@ -1,7 +1,8 @@
 // Prometheus metrics: podmeta_* beside the standard process metrics. One registry per agent (tests run
-// several agents in one process).
+// several agents in one process). Everything is rendered at scrape time (src/metrics/registry.ts): no timers.
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from './metrics/registry.js';
+import { registerProcessMetrics } from './metrics/process.js';
 import type { SourceName, SourceState } from './document.js';
 import { BUILD } from './build-info.js';
 
@@ -26,6 +27,17 @@ export class Metrics {
   readonly volumeReads = new Counter({ name: 'podmeta_downward_reads_total', help: 'Reads of the downwardAPI volume', registers: [this.registry] });
   readonly sseSubscribers = new Gauge({ name: 'podmeta_sse_subscribers', help: 'Open event streams', registers: [this.registry] });
   readonly longPolls = new Gauge({ name: 'podmeta_longpoll_waiting', help: 'Long-poll requests waiting for a change', registers: [this.registry] });
+  readonly lastChange = new Gauge({
+    name: 'podmeta_document_last_change_timestamp_seconds',
+    help: 'When the document last changed (unix time in seconds, millisecond resolution)',
+    registers: [this.registry],
+  });
+  readonly sseFanout = new Histogram({
+    name: 'podmeta_sse_fanout_seconds',
+    help: 'Time to hand one document change to every subscriber (event streams, waiting long-polls)',
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+    registers: [this.registry],
+  });
   /** Hot-path tallies (plain integers: a labelled inc() per request costs ~10% of a static response),
    * folded into podmeta_http_requests_total when /metrics is scraped. */
   readonly fastTally = { ok: 0, notModified: 0 };
@@ -78,7 +90,20 @@ export class Metrics {
       labelNames: ['version', 'revision', 'nodejs'] as const,
       registers: [this.registry],
     }).set({ version: BUILD.version, revision: BUILD.revision, nodejs: process.version }, 1);
-    if (defaultMetrics) collectDefaultMetrics({ register: this.registry });
+    if (defaultMetrics) registerProcessMetrics(this.registry);
+  }
+
+  /**
+   * Call from the store's FIRST subscriber: counts the change and times the fan-out to the subscribers
+   * after it (the store calls them synchronously; the microtask runs once the last one has written).
+   */
+  documentChanged(revision: number): void {
+    // hrtime and Date, not `performance`: touching that global loads perf_hooks (≈ 0.5 MB)
+    const t0 = process.hrtime.bigint();
+    this.revision.set(revision);
+    this.changes.inc();
+    this.lastChange.set(Date.now() / 1000);
+    queueMicrotask(() => this.sseFanout.observe(Number(process.hrtime.bigint() - t0) / 1e9));
   }
 
   private foldFastTally(): void {

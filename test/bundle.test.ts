@@ -1,0 +1,189 @@
+// The BUILT agent (scripts/build.mjs → main.js, as the image runs it) on the Node running this suite: what it
+// loads at start-up, and that what it loads lazily still works when used.
+// - The footprint regression signal: on Node >= 22 an ESM import of node:http (default or named) builds a
+//   facade that reads the module's lazy getters and loads undici, http2, worker_threads and web streams
+//   (+12 MB RSS). A started agent must never have `internal/deps/undici/undici` in process.moduleLoadList.
+// - node:https / node:tls load only when the API source (or the proxy) is in use — and then work.
+// - /metrics carries the standard process metrics, rendered at scrape time.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { KubeletVolume } from './support/kubelet-volume.js';
+import { SAMPLE_ENV, sampleFiles } from './support/samples.js';
+import { FakeApiServer, samplePod, sampleNode } from './support/fake-apiserver.js';
+import { fakeJwt, SaDir } from './support/sa-dir.js';
+import { eventually } from './support/wait.js';
+
+let tmp: string;
+let main: string;
+let preload: string;
+
+/** A preload for the agent process: answers `modules` on stdin with process.moduleLoadList (stdin unref'd). */
+const PRELOAD = `
+let buf = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (d) => {
+  buf += d;
+  if (buf.includes('modules\\n')) {
+    buf = '';
+    process.stderr.write('modules ' + JSON.stringify(process.moduleLoadList) + '\\n');
+  }
+});
+process.stdin.unref();
+`;
+
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err}`))));
+  });
+}
+
+before(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'podmeta-bundle-'));
+  await run(process.execPath, ['scripts/build.mjs', `--outdir=${join(tmp, 'dist')}`]);
+  main = join(tmp, 'dist', 'main.js');
+  preload = join(tmp, 'preload.cjs');
+  await writeFile(preload, PRELOAD);
+});
+after(() => rm(tmp, { recursive: true, force: true }));
+
+interface Started {
+  proc: ChildProcess;
+  base: string;
+  probe: string;
+  modules(): Promise<string[]>;
+  stop(): Promise<number | null>;
+}
+
+async function startBuilt(env: Record<string, string>): Promise<Started> {
+  const dir = await mkdtemp(join(tmp, 'run-'));
+  await KubeletVolume.create(join(dir, 'podinfo'), sampleFiles());
+  const proc = spawn(process.execPath, ['--require', preload, main], {
+    cwd: dir,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: {
+      ...SAMPLE_ENV,
+      PODMETA_LISTEN: '127.0.0.1:0',
+      PODMETA_PROBE_LISTEN: '127.0.0.1:0',
+      PODMETA_DOWNWARD_DIR: join(dir, 'podinfo'),
+      PODMETA_API: 'off',
+      PODMETA_SA_DIR: join(dir, 'no-sa'),
+      ...env,
+    },
+  });
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const stderr: string[] = [];
+  const waiters: (() => void)[] = [];
+  createInterface({ input: proc.stderr! }).on('line', (l) => {
+    stderr.push(l);
+    for (const w of waiters.splice(0)) w();
+  });
+  const listening = await new Promise<{ metadata: string; probe: string }>((resolve, reject) => {
+    createInterface({ input: proc.stdout! }).on('line', (l) => {
+      try {
+        const j = JSON.parse(l) as { msg?: string; metadata?: string; probe?: string };
+        if (j.msg === 'podmeta listening') resolve({ metadata: String(j.metadata), probe: String(j.probe) });
+      } catch {
+        // not a log line
+      }
+    });
+    void exited.then((code) => reject(new Error(`the built agent exited (${code}) before listening: ${stderr.join('\n')}`)));
+  });
+  return {
+    proc,
+    base: `http://${listening.metadata}`,
+    probe: `http://${listening.probe}`,
+    modules: async () => {
+      const seen = stderr.length;
+      proc.stdin!.write('modules\n');
+      const line = await eventually(() => stderr.slice(seen).find((l) => l.startsWith('modules ')), 5000, 'moduleLoadList from the agent');
+      return JSON.parse(line.slice('modules '.length)) as string[];
+    },
+    stop: async () => {
+      proc.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+const UNDICI = 'NativeModule internal/deps/undici/undici';
+
+test('a started agent has not loaded undici, https or tls (CommonJS bundle, lazy built-ins), and serves', async (t) => {
+  const a = await startBuilt({});
+  t.after(() => a.stop());
+  assert.equal((await fetch(`${a.probe}/readyz`)).status, 200);
+  const r = await fetch(`${a.base}/metadata`, { headers: { Metadata: 'true' } });
+  assert.equal(r.status, 200);
+  assert.equal(((await r.json()) as { pod: { name: string } }).pod.name, 'downward');
+  const text = await fetch(`${a.base}/metadata/pod/labels?format=text`, { headers: { Metadata: 'true' } });
+  assert.equal(await text.text(), 'foo="bar"');
+  const loaded = await a.modules();
+  assert.ok(loaded.includes('NativeModule http'), 'sanity: the list is the agent’s');
+  assert.ok(!loaded.includes(UNDICI), `undici was loaded (an ESM import of node:http?): ${process.version}`);
+  for (const m of ['https', 'tls', 'zlib', 'perf_hooks']) assert.ok(!loaded.includes(`NativeModule ${m}`), `${m} loaded at start-up`);
+  assert.equal(await a.stop(), 0);
+});
+
+test('/metrics of the built agent: podmeta_* and the standard process metrics, computed at scrape time', async (t) => {
+  const a = await startBuilt({});
+  t.after(() => a.stop());
+  const first = await (await fetch(`${a.probe}/metrics`)).text();
+  for (const name of [
+    'process_cpu_seconds_total',
+    'process_resident_memory_bytes',
+    'process_start_time_seconds',
+    'process_open_fds',
+    'process_max_fds',
+    'nodejs_heap_size_used_bytes',
+    'nodejs_eventloop_lag_seconds',
+  ]) {
+    assert.match(first, new RegExp(`^# TYPE ${name} (gauge|counter)$`, 'm'), name);
+    assert.match(first, new RegExp(`^${name} [0-9.e+-]+$`, 'm'), `${name} has a value`);
+  }
+  assert.match(first, /^nodejs_version_info\{version="v\d+\.\d+\.\d+",major="\d+",minor="\d+",patch="\d+"\} 1$/m);
+  assert.match(first, /^podmeta_document_revision 1$/m);
+  const rss = (text: string): number => Number(/^process_resident_memory_bytes (\d+)$/m.exec(text)?.[1]);
+  assert.ok(rss(first) > 10e6 && rss(first) < 1e9, `plausible RSS ${rss(first)}`);
+  // the values are read when scraped: CPU time only grows, and the scrape itself made some
+  const cpu = (text: string): number => Number(/^process_cpu_seconds_total ([0-9.e+-]+)$/m.exec(text)?.[1]);
+  for (let i = 0; i < 20; i++) await (await fetch(`${a.base}/metadata`, { headers: { Metadata: 'true' } })).arrayBuffer();
+  const second = await (await fetch(`${a.probe}/metrics`)).text();
+  assert.ok(cpu(second) > cpu(first), `CPU seconds ${cpu(first)} → ${cpu(second)}`);
+  assert.equal(await a.stop(), 0);
+});
+
+test('with the API source on, the lazily loaded https client works (fake API server, verified TLS)', async (t) => {
+  const token = fakeJwt('default', 'podmeta');
+  const server = await FakeApiServer.start({ tokens: [token] });
+  t.after(() => server.close());
+  server.putPod(samplePod());
+  server.putNode(sampleNode());
+  const sa = await SaDir.create({ token, caPem: server.caPem, namespace: 'default' });
+  t.after(() => sa.remove());
+  const a = await startBuilt({
+    POD_NAME: 'web-5d9c7b8f4-x7k2p',
+    PODMETA_API: 'on',
+    PODMETA_SA_DIR: sa.dir,
+    KUBERNETES_SERVICE_HOST: server.host,
+    KUBERNETES_SERVICE_PORT: String(server.port),
+  });
+  t.after(() => a.stop());
+  const doc = await eventually(async () => {
+    const d = (await (await fetch(`${a.base}/metadata`, { headers: { Metadata: 'true' } })).json()) as { pod: { phase?: string; owner?: unknown } };
+    return d.pod.phase ? d : undefined;
+  }, 10_000, 'pod.phase from the API server');
+  assert.equal(doc.pod.phase, 'Running');
+  assert.deepEqual(doc.pod.owner, { kind: 'ReplicaSet', name: 'web-5d9c7b8f4' });
+  const loaded = await a.modules();
+  assert.ok(loaded.includes('NativeModule https'), 'https is loaded once used');
+  assert.ok(!loaded.includes(UNDICI), 'still no undici');
+  assert.equal(await a.stop(), 0);
+});
