@@ -14,7 +14,7 @@ import { createApiSource, type ApiSource } from './apiserver/index.js';
 import { createMetadataApp, createProbeApp } from './http/app.js';
 import { makeServer } from './http/server.js';
 import type { StreamRegistry } from './http/streams.js';
-import { createProxyServer } from './proxy/index.js';
+import { createProxyServer, type ProxyServer } from './proxy/index.js';
 
 export interface AgentOptions {
   config: Config;
@@ -90,6 +90,7 @@ export class Agent {
   private streams: StreamRegistry | undefined;
   /** readiness: each local source has been read once */
   private readonly read = { env: false, downward: false };
+  private proxy: ProxyServer | undefined;
   private draining = false;
   private initialPart: SourcePart | undefined;
   private initializing = true;
@@ -184,6 +185,7 @@ export class Agent {
     };
     if (config.proxy) {
       const proxy = createProxyServer({ config: config.proxy, transport: this.api.transport, log: log.child({ component: 'proxy' }), metrics: this.metrics });
+      this.proxy = proxy;
       this.servers.proxy = proxy;
       addresses.proxy = await listen('proxy', proxy, config.proxy.listen);
     }
@@ -199,8 +201,11 @@ export class Agent {
     if (this.o.drainDelayMs) await new Promise((r) => setTimeout(r, this.o.drainDelayMs));
     this.streams?.closeAll();
     const grace = this.o.shutdownGraceMs ?? 3000;
-    const { probe, metadata, proxy } = this.servers;
-    await Promise.all([metadata, proxy].map((s) => s && closeServer(s, grace)).concat(this.downward.stop(), this.api?.stop()));
+    const { probe, metadata } = this.servers;
+    // the proxy drains itself (watches end at a line boundary, in-flight requests finish within the grace),
+    // then the API source stops: its transport carries the proxied requests
+    const proxyDrained = this.proxy?.drain(grace) ?? Promise.resolve();
+    await Promise.all([metadata && closeServer(metadata, grace), this.downward.stop(), proxyDrained.then(() => this.api?.stop())]);
     if (probe) await closeServer(probe, grace);
   }
 }

@@ -17,6 +17,9 @@ export interface ProxyConfig {
   rejectPaths?: string[];
   rejectMethods?: string[];
   acceptHosts?: string[];
+  /** concurrent forwarded requests / streams (watches, followed logs); beyond them 429 + Retry-After */
+  maxRequests?: number;
+  maxWatches?: number;
 }
 
 export interface Config {
@@ -59,6 +62,8 @@ export const DEFAULTS = {
   PODMETA_RESYNC_SECONDS: '60',
   PODMETA_DEBOUNCE_MS: '15',
   PODMETA_MAX_FILE_BYTES: '1048576',
+  PODMETA_PROXY_MAX_REQUESTS: '64',
+  PODMETA_PROXY_MAX_WATCHES: '128',
 } as const;
 
 /** `host:port`, `[v6]:port`; port 0..65535 (0 = any free port, for tests). */
@@ -138,6 +143,9 @@ const schema = z.object({
   PODMETA_PROXY_REJECT_PATHS: z.optional(regexList),
   PODMETA_PROXY_REJECT_METHODS: z.optional(regexList),
   PODMETA_PROXY_ACCEPT_HOSTS: z.optional(regexList),
+  // each ≤ 256 so that both together stay within the API transport's connection bound (512)
+  PODMETA_PROXY_MAX_REQUESTS: int(1, 256),
+  PODMETA_PROXY_MAX_WATCHES: int(1, 256),
   PODMETA_LOG_LEVEL: oneOf(['debug', 'info', 'warn', 'error']),
   PODMETA_MAX_STREAMS: int(1, 1_000_000),
   PODMETA_RESYNC_SECONDS: int(1, 86_400),
@@ -217,7 +225,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
   if (e.KUBERNETES_SERVICE_HOST) cfg.serviceHost = e.KUBERNETES_SERVICE_HOST;
   if (e.KUBERNETES_SERVICE_PORT) cfg.servicePort = e.KUBERNETES_SERVICE_PORT;
   if (e.PODMETA_PROXY_LISTEN) {
-    const proxy: ProxyConfig = { listen: e.PODMETA_PROXY_LISTEN };
+    const proxy: ProxyConfig = { listen: e.PODMETA_PROXY_LISTEN, maxRequests: e.PODMETA_PROXY_MAX_REQUESTS, maxWatches: e.PODMETA_PROXY_MAX_WATCHES };
     if (e.PODMETA_PROXY_ACCEPT_PATHS) proxy.acceptPaths = e.PODMETA_PROXY_ACCEPT_PATHS;
     if (e.PODMETA_PROXY_REJECT_PATHS) proxy.rejectPaths = e.PODMETA_PROXY_REJECT_PATHS;
     if (e.PODMETA_PROXY_REJECT_METHODS) proxy.rejectMethods = e.PODMETA_PROXY_REJECT_METHODS;

@@ -1,12 +1,10 @@
-// The ambassador end to end on loopback: a real client → createProxyServer → a real TLS upstream (a small
-// scripted API server using the test PKI). Pass-through byte for byte, watch streaming, refusals, knobs,
+// The ambassador end to end on loopback: a real client → createProxyServer → the real API Transport → the fake
+// API server (TLS with the test PKI, scripted routes on top). Pass-through byte for byte, watch streaming, refusals, knobs,
 // disconnects both ways, TLS failure, upstream down/slow, 401, logs and metrics, and kubectl + curl.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import https from 'node:https';
 import net from 'node:net';
-import type { TLSSocket } from 'node:tls';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,17 +12,20 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { once } from 'node:events';
 import { createProxyServer } from '../src/proxy/index.js';
-import type { ApiTransport } from '../src/apiserver/index.js';
+import { Transport } from '../src/apiserver/transport.js';
+import { TokenSource } from '../src/apiserver/credentials.js';
 import type { ProxyConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { Metrics } from '../src/metrics.js';
 import { testPki, type TestPki } from './support/certs.js';
+import { FakeApiServer } from './support/fake-apiserver.js';
+import { SaDir } from './support/sa-dir.js';
 
 const run = promisify(execFile);
 const TOKEN = 'sa-token-5f0c1e2d9a8b7c6d';
 
 // ---------------------------------------------------------------------------------------------------------
-// the scripted upstream
+// the upstream: the fake API server (TLS with the test PKI, bearer tokens, request log) with scripted routes
 
 interface Seen {
   method: string;
@@ -36,6 +37,7 @@ interface Seen {
 type Handler = (req: IncomingMessage, res: ServerResponse, body: Buffer) => void;
 
 interface Upstream {
+  server: FakeApiServer;
   port: number;
   seen: Seen[];
   /** bytes received on any TLS connection (0 = nothing, not even a request line, was sent) */
@@ -59,68 +61,48 @@ function json(res: ServerResponse, status: number, body: unknown, extra: Record<
   res.end(text);
 }
 
-/** Discovery documents and the pod, enough for `kubectl get pod`. */
+/** The pod web-0 as scripted (the fake's own store would bump its resourceVersion). */
 function kubeRoutes(up: Upstream): void {
   up.route('/api/v1/namespaces/default/pods/web-0', (_req, res) => json(res, 200, POD));
-  up.route('/api/v1', (_req, res) => {
-    json(res, 200, {
-      kind: 'APIResourceList',
-      apiVersion: 'v1',
-      groupVersion: 'v1',
-      resources: [{ name: 'pods', singularName: 'pod', namespaced: true, kind: 'Pod', verbs: ['get', 'list', 'watch'], shortNames: ['po'] }],
-    });
-  });
-  up.route('/version', (_req, res) => json(res, 200, { major: '1', minor: '32', gitVersion: 'v1.32.0' }));
-  up.route('/apis', (_req, res) => json(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [] }));
-  up.route('/api', (_req, res) => {
-    json(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: '127.0.0.1:6443' }] });
-  });
 }
 
 async function startUpstream(pki: TestPki): Promise<Upstream> {
   const routes: [string, Handler, boolean][] = [];
   const seen: Seen[] = [];
-  let bytes = 0;
-  const server = https.createServer({ cert: pki.certPem, key: pki.keyPem }, (req, res) => {
+  const handler = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
-      const path = (req.url ?? '').split('?')[0]!;
-      const hit = routes.find(([p, , prefix]) => path === p || (prefix && path.startsWith(p + '/')));
-      if (hit) hit[1](req, res, body);
-      else json(res, 404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404, message: `no route ${path}` });
-    });
-  });
-  server.on('secureConnection', (s: TLSSocket) => s.on('data', (c: Buffer) => (bytes += c.length)));
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = Buffer.concat(chunks);
+    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+    const path = (req.url ?? '').split('?')[0]!;
+    const hit = routes.find(([p, , prefix]) => path === p || (prefix && path.startsWith(p + '/')));
+    if (!hit) return false; // the fake answers: discovery, its pods/nodes, 401 without a valid token, 404
+    hit[1](req, res, body);
+    return true;
+  };
+  const server = await FakeApiServer.start({ pki, tokens: [TOKEN], handler });
   return {
-    port: (server.address() as net.AddressInfo).port,
+    server,
+    port: Number(server.port),
     seen,
-    bytesIn: () => bytes,
+    bytesIn: () => server.bytesIn,
     route(p, h, prefix = false) {
       routes.unshift([p, h, prefix]); // newest first
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => server.close(),
   };
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// the proxy under test, and a client
+// the proxy under test (real Transport, token and ca.crt from a kubelet-style SA dir), and a client
 
 interface Harness {
   url: string;
   port: number;
+  sa: SaDir;
   logs: Record<string, unknown>[];
   rawLogs: string[];
   metrics: Metrics;
-  unauthorized: () => number;
   close(): Promise<void>;
 }
 
@@ -135,19 +117,20 @@ interface HarnessOptions {
 
 async function startProxy(pki: TestPki, upstreamPort: number, o: HarnessOptions = {}): Promise<Harness> {
   const rawLogs: string[] = [];
-  let unauthorized = 0;
-  const agent = new https.Agent({ ca: o.ca ?? pki.caPem, keepAlive: true });
-  const transport: ApiTransport = {
+  const log = createLogger({ level: 'debug', write: (l) => void rawLogs.push(l) });
+  const sa = await SaDir.create({ token: TOKEN, caPem: o.ca ?? pki.caPem });
+  const transport = new Transport({
     baseUrl: new URL(`https://127.0.0.1:${o.port ?? upstreamPort}`),
-    agent,
-    authorization: () => `Bearer ${TOKEN}`,
-    reportUnauthorized: () => void unauthorized++,
-  };
+    ca: o.ca ?? pki.caPem,
+    tokens: new TokenSource(join(sa.dir, 'token'), TOKEN, log),
+    saDir: sa.dir,
+    log,
+  });
   const metrics = new Metrics({ defaultMetrics: false });
   const server = createProxyServer({
     config: { listen: { host: '127.0.0.1', port: 0 }, ...o.knobs },
     transport: o.noTransport ? undefined : transport,
-    log: createLogger({ level: 'debug', write: (l) => void rawLogs.push(l) }),
+    log,
     metrics,
     ...(o.upstreamTimeoutMs !== undefined ? { upstreamTimeoutMs: o.upstreamTimeoutMs } : {}),
   });
@@ -157,18 +140,18 @@ async function startProxy(pki: TestPki, upstreamPort: number, o: HarnessOptions 
   return {
     url: `http://127.0.0.1:${port}`,
     port,
+    sa,
     rawLogs,
     get logs() {
       return rawLogs.map((l) => JSON.parse(l) as Record<string, unknown>);
     },
     metrics,
-    unauthorized: () => unauthorized,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => {
-          agent.destroy();
-          resolve();
+          transport.destroy();
+          void sa.remove().then(() => resolve());
         });
       }),
   };
@@ -258,7 +241,7 @@ describe('pass-through', () => {
   test('error answers from the API server pass through unchanged (404 Status)', async () => {
     const r = await request(h, '/api/v1/namespaces/default/pods/nope');
     assert.equal(r.status, 404);
-    assert.equal(r.json().message, 'no route /api/v1/namespaces/default/pods/nope');
+    assert.equal(r.json().message, 'pods "nope" not found');
   });
 
   test('HEAD passes and carries no body', async () => {
@@ -361,15 +344,22 @@ describe('pass-through', () => {
     assert.equal(complete, false, 'a truncated body must not look complete');
   });
 
-  test('401 passes through and makes the transport re-read the token', async () => {
+  test('401 passes through and makes the transport re-read the token (kubelet rotated it)', async () => {
+    let answer401 = true;
     up.route('/api/v1/namespaces/default/serviceaccounts', (_req, res) =>
-      json(res, 401, { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 }),
+      answer401
+        ? json(res, 401, { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 })
+        : json(res, 200, { kind: 'ServiceAccountList', items: [] }),
     );
-    const n = h.unauthorized();
+    const rotated = `${TOKEN}-rotated`;
+    await h.sa.rotateToken(rotated);
     const r = await request(h, '/api/v1/namespaces/default/serviceaccounts');
     assert.equal(r.status, 401);
     assert.equal(r.json().reason, 'Unauthorized');
-    assert.equal(h.unauthorized(), n + 1);
+    assert.equal(up.seen.at(-1)!.headers.authorization, `Bearer ${TOKEN}`, 'the token read at start');
+    answer401 = false;
+    await waitFor(async () => (await request(h, '/api/v1/namespaces/default/serviceaccounts')).status === 200 && up.seen.at(-1)!.headers.authorization === `Bearer ${rotated}`);
+    assert.ok(!h.rawLogs.join().includes(rotated));
   });
 
   test('one JSON log line per request, query left out, token never logged; metrics counted', async () => {
@@ -616,9 +606,9 @@ describe('real clients', () => {
   });
 });
 
-async function waitFor<T>(fn: () => T | undefined, tries = 250): Promise<T> {
+async function waitFor<T>(fn: () => T | undefined | Promise<T | undefined>, tries = 250): Promise<T> {
   for (let i = 0; i < tries; i++) {
-    const v = fn();
+    const v = await fn();
     if (v !== undefined && v !== null && v !== false) return v;
     await new Promise((r) => setTimeout(r, 20));
   }

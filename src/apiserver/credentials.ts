@@ -1,11 +1,22 @@
 // The service-account directory (a projected volume, swapped kubelet-style through `..data`):
-// `token` (rotates: kubelet refreshes it at 80 % of its lifetime), `ca.crt`, `namespace`.
-// Like client-go the token is re-read every 60 s and after any 401; a failed read keeps the last good token.
-// The token is never logged, never put into an error message.
+// `token` (rotates: kubelet refreshes it at 80 % of its lifetime), `ca.crt` (changes when the cluster
+// rotates its CA), `namespace`. Like client-go the token is re-read every 60 s and after any 401; a failed
+// read keeps the last good token. The token is never logged, never put into an error message.
+//
+// Every read is bounded (readBounded): opened with O_NONBLOCK so a FIFO can never block, fstat'ed after the
+// open (regular files only: no FIFO, device, socket or directory), capped in size, given a deadline, and the
+// opened file must resolve inside the SA dir (kubelet only ever links `name -> ..data/name` and
+// `..data -> ..<timestamp>`; a link leaving the dir is refused).
 
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { constants, promises as fsp } from 'node:fs';
+import { join, sep } from 'node:path';
 import type { Logger } from '../log.js';
+
+/** Size caps (bytes): a real token is ~1–2 KB, a CA bundle a few KB, a namespace ≤ 63 characters. */
+export const SA_LIMITS = Object.freeze({ token: 64 * 1024, 'ca.crt': 1024 * 1024, namespace: 4 * 1024 });
+export type SaFile = keyof typeof SA_LIMITS;
+/** a read that takes longer than this is abandoned (a hung network filesystem) */
+export const SA_READ_TIMEOUT_MS = 5_000;
 
 export interface ServiceAccountFiles {
   token?: string;
@@ -15,20 +26,113 @@ export interface ServiceAccountFiles {
   problems: string[];
 }
 
-async function readOptional(path: string): Promise<Buffer | { error: string }> {
-  try {
-    return await readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    return { error: code === 'ENOENT' ? `${path} does not exist` : `${path} is not readable (${code})` };
+/** Why a bounded read failed, as a short phrase for messages ("does not exist", "is a FIFO, not a regular file"). */
+export class SaReadError extends Error {
+  override readonly name = 'SaReadError';
+  constructor(
+    readonly path: string,
+    readonly problem: string,
+    /** errno-like code for logs: ENOENT, EACCES, NOTREGULAR, TOOLARGE, OUTSIDE, TIMEOUT */
+    readonly code: string,
+  ) {
+    super(`${path} ${problem}`);
   }
 }
 
-/** Read token, ca.crt and namespace once; a missing/empty token or ca.crt is listed in `problems`. */
+function kindOf(st: import('node:fs').Stats): string {
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  if (st.isDirectory()) return 'a directory';
+  return 'not a regular file';
+}
+
+/** Where an open descriptor really points (Linux: /proc/self/fd), else the path resolved now. */
+async function resolvedPath(fd: number, path: string): Promise<string> {
+  try {
+    return await fsp.readlink(`/proc/self/fd/${fd}`);
+  } catch {
+    return fsp.realpath(path);
+  }
+}
+
+async function readOpen(path: string, within: string | undefined, limit: number): Promise<Buffer> {
+  let fh: fsp.FileHandle;
+  try {
+    fh = await fsp.open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    throw new SaReadError(path, code === 'ENOENT' ? 'does not exist' : `is not readable (${code})`, code);
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new SaReadError(path, `is ${kindOf(st)}, not a regular file`, 'NOTREGULAR');
+    if (within !== undefined) {
+      const real = await resolvedPath(fh.fd, path);
+      if (real !== within && !real.startsWith(within + sep)) {
+        throw new SaReadError(path, `resolves outside ${within} (to ${real}); only kubelet's ..data links are followed`, 'OUTSIDE');
+      }
+    }
+    if (st.size > limit) throw new SaReadError(path, `is larger than ${limit} bytes (${st.size})`, 'TOOLARGE');
+    // the size may change between fstat and read: read until EOF, never more than limit + 1 bytes
+    const chunks: Buffer[] = [];
+    let got = 0;
+    for (;;) {
+      const buf = Buffer.allocUnsafe(Math.min(limit + 1 - got, 64 * 1024));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, got);
+      if (bytesRead === 0) break;
+      chunks.push(buf.subarray(0, bytesRead));
+      got += bytesRead;
+      if (got > limit) throw new SaReadError(path, `is larger than ${limit} bytes`, 'TOOLARGE');
+    }
+    return Buffer.concat(chunks, got);
+  } finally {
+    await fh.close().catch(() => {});
+  }
+}
+
+/**
+ * Read one file with a size cap, regular files only, a deadline, and (when `within` is given: the SA dir's
+ * real path) containment. Rejects with SaReadError; never blocks on a FIFO, never reads /dev/zero unbounded.
+ */
+export async function readBounded(path: string, { limit, within, timeoutMs = SA_READ_TIMEOUT_MS }: { limit: number; within?: string; timeoutMs?: number }): Promise<Buffer> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new SaReadError(path, `could not be read within ${timeoutMs} ms`, 'TIMEOUT')), timeoutMs);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([readOpen(path, within, limit), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The SA dir's real path (for containment), or undefined when it cannot be resolved (then reads fail anyway). */
+async function realDir(saDir: string): Promise<string | undefined> {
+  try {
+    return await fsp.realpath(saDir);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Read one file of the SA dir, bounded and contained. */
+export async function readSaFile(saDir: string, file: SaFile): Promise<Buffer> {
+  const within = await realDir(saDir);
+  return readBounded(join(saDir, file), { limit: SA_LIMITS[file], ...(within !== undefined ? { within } : {}) });
+}
+
+const problemOf = (err: unknown): string => (err instanceof SaReadError ? err.message : `${String((err as Error)?.message ?? err)}`);
+
+/** Whether the bytes hold at least one PEM certificate. */
+export const holdsPem = (ca: Buffer): boolean => ca.toString('latin1').includes('-----BEGIN CERTIFICATE-----');
+
+/** Read token, ca.crt and namespace once; a missing/empty/unsafe token or ca.crt is listed in `problems`. */
 export async function readServiceAccount(saDir: string): Promise<ServiceAccountFiles> {
-  const [token, ca, ns] = await Promise.all(
-    ['token', 'ca.crt', 'namespace'].map((f) => readOptional(join(saDir, f))),
-  );
+  const files: SaFile[] = ['token', 'ca.crt', 'namespace'];
+  const [token, ca, ns] = await Promise.all(files.map((f) => readSaFile(saDir, f).catch((err: unknown) => ({ error: problemOf(err) }))));
   const out: ServiceAccountFiles = { problems: [] };
   if (Buffer.isBuffer(token)) {
     const t = token.toString('utf8').trim();
@@ -36,7 +140,7 @@ export async function readServiceAccount(saDir: string): Promise<ServiceAccountF
     else out.problems.push(`${join(saDir, 'token')} is empty`);
   } else if (token) out.problems.push(token.error);
   if (Buffer.isBuffer(ca)) {
-    if (ca.toString('latin1').includes('-----BEGIN CERTIFICATE-----')) out.ca = ca;
+    if (holdsPem(ca)) out.ca = ca;
     else out.problems.push(`${join(saDir, 'ca.crt')} holds no PEM certificate`);
   } else if (ca) out.problems.push(ca.error);
   if (Buffer.isBuffer(ns)) {
@@ -52,13 +156,16 @@ export class TokenSource {
   private timer: NodeJS.Timeout | undefined;
   private inflight: Promise<void> | undefined;
   private failing = false;
+  private readonly saDir: string;
 
+  /** `path` is `<saDir>/token` (the directory bounds where its links may lead). */
   constructor(
     private readonly path: string,
     initial: string | undefined,
     private readonly log: Logger,
   ) {
     this.current = initial;
+    this.saDir = join(path, '..');
   }
 
   /** "Bearer …" or undefined when no token was ever read */
@@ -85,9 +192,9 @@ export class TokenSource {
   }
 
   private async read(): Promise<void> {
-    let problem: string | undefined;
+    let problem: string;
     try {
-      const t = (await readFile(this.path, 'utf8')).trim();
+      const t = (await readSaFile(this.saDir, 'token')).toString('utf8').trim();
       if (t) {
         if (this.failing) this.log.info('service-account token readable again', { path: this.path });
         this.failing = false;
@@ -96,7 +203,7 @@ export class TokenSource {
       }
       problem = 'empty';
     } catch (err) {
-      problem = (err as NodeJS.ErrnoException).code ?? 'error';
+      problem = problemOf(err);
     }
     if (!this.failing) this.log.warn('cannot re-read the service-account token; keeping the last good one', { path: this.path, problem });
     this.failing = true;
@@ -111,6 +218,59 @@ export class TokenSource {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+  }
+}
+
+/**
+ * The trusted CA bundle: re-read on demand (periodically, and after a TLS verification failure); `onChange`
+ * gets the new bytes when they differ. A failed or invalid read keeps the last good bundle.
+ */
+export class CaSource {
+  private current: Buffer;
+  private inflight: Promise<boolean> | undefined;
+  private failing = false;
+
+  constructor(
+    private readonly saDir: string,
+    initial: Buffer,
+    private readonly log: Logger | undefined,
+    private readonly onChange: (ca: Buffer) => void,
+  ) {
+    this.current = initial;
+  }
+
+  get pem(): Buffer {
+    return this.current;
+  }
+
+  /** Re-read ca.crt (concurrent calls share one read); resolves true when the trust changed. Never rejects. */
+  reload(): Promise<boolean> {
+    this.inflight ??= this.read().finally(() => {
+      this.inflight = undefined;
+    });
+    return this.inflight;
+  }
+
+  private async read(): Promise<boolean> {
+    let problem: string;
+    try {
+      const ca = await readSaFile(this.saDir, 'ca.crt');
+      if (holdsPem(ca)) {
+        if (this.failing) this.log?.info('ca.crt readable again', { path: join(this.saDir, 'ca.crt') });
+        this.failing = false;
+        if (ca.equals(this.current)) return false;
+        this.current = ca;
+        this.log?.info('ca.crt changed: new connections to the API server use the new trust', { path: join(this.saDir, 'ca.crt') });
+        this.onChange(ca);
+        return true;
+      }
+      problem = 'holds no PEM certificate';
+    } catch (err) {
+      problem = problemOf(err);
+    }
+    if (!this.failing) this.log?.warn('cannot re-read ca.crt; keeping the last good one', { path: join(this.saDir, 'ca.crt'), problem });
+    this.failing = true;
+    return false;
   }
 }
 

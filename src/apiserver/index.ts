@@ -1,8 +1,6 @@
 // The API server source: reads and watches the agent's own Pod (→ 'api' part) and its Node's labels
 // (→ 'node' part) at O(1) cost per pod. See docs/rbac.md for RBAC and the measured request rates.
 
-import type { IncomingMessage } from 'node:http';
-import type { Agent } from 'node:https';
 import { join } from 'node:path';
 import type { SourcePart, SourceStatus, StringMap } from '../document.js';
 import type { Logger } from '../log.js';
@@ -12,7 +10,7 @@ import { NodeSource } from './node-source.js';
 import { PodSource } from './pod-source.js';
 import { STARTING, StatusReporter } from './status.js';
 import { resolveTiming, type ApiTiming } from './timing.js';
-import { apiBaseUrl, Transport, type RawRequest } from './transport.js';
+import { apiBaseUrl, Transport } from './transport.js';
 import { nodeNameOf } from './pod.js';
 import { nodeReadNeeded, topologyOnPod } from './topology.js';
 
@@ -57,28 +55,12 @@ export interface ApiSourceOptions {
   userAgent?: string;
 }
 
-export interface ApiTransport {
-  /** https://host:port */
-  readonly baseUrl: URL;
-  /** keep-alive, verifies against ca.crt */
-  readonly agent: Agent;
-  /** "Bearer …" (current token) — never log it */
-  authorization(): string | undefined;
-  /** a 401 was seen: re-read the token now */
-  reportUnauthorized(): void;
-  /**
-   * (addition, optional so hand-made transports in tests still fit) One GET/HEAD with the current token, attached only after the server certificate verified;
-   * any status is returned as is, the body unread (pipe it). No 401 retry: call reportUnauthorized().
-   */
-  request?(req: RawRequest): Promise<IncomingMessage>;
-}
-
 export interface ApiSource {
   /** resolves quickly (does not wait for the network); mode 'on' without credentials rejects with ApiConfigError */
   start(): Promise<void>;
   /** aborts watches and timers, destroys the agent; resolves promptly */
   stop(): Promise<void>;
-  readonly transport: ApiTransport | undefined;
+  readonly transport: Transport | undefined;
 }
 
 /** https://host:port from the service variables, or a message naming the bad one (never throws). */
@@ -149,7 +131,7 @@ export function createApiSource(opts: ApiSourceOptions): ApiSource {
   };
 
   return {
-    get transport(): ApiTransport | undefined {
+    get transport(): Transport | undefined {
       return transport;
     },
 
@@ -183,7 +165,7 @@ export function createApiSource(opts: ApiSourceOptions): ApiSource {
       }
       tokens = new TokenSource(join(opts.saDir, 'token'), sa.token, log);
       tokens.start(timing.tokenRefreshMs);
-      transport = new Transport({ baseUrl, ca: sa.ca, tokens, userAgent: opts.userAgent ?? 'podmeta' });
+      transport = new Transport({ baseUrl, ca: sa.ca, tokens, userAgent: opts.userAgent ?? 'podmeta', saDir: opts.saDir, caRefreshMs: timing.tokenRefreshMs, log });
       const namespace = opts.namespace ?? sa.namespace;
       const podReadable = opts.podName !== undefined && namespace !== undefined;
       if (opts.podName === undefined) apiStatus.set('error', podUnknown('name', opts.saDir));

@@ -1,13 +1,18 @@
-// The in-cluster HTTPS transport: one keep-alive https.Agent that trusts only ca.crt, the base URL from
+// The in-cluster HTTPS transport, the one way anything in podmeta talks to the API server (the API source
+// and the proxy): one keep-alive https.Agent that trusts only ca.crt, the base URL from
 // KUBERNETES_SERVICE_HOST/PORT, bearer auth, `Status` error parsing and the 401 → re-read token → retry-once
-// rule. The Authorization header is attached only once the socket's certificate has verified: Node
-// verifies in JS after the handshake, and (measured on Node 20) it does not flush a queued request before
-// that — the guard makes "the token never reaches an unverified server" independent of that detail.
+// rule. The Authorization header is attached, and the request written, only once the socket's certificate
+// has verified: Node verifies in JS after the handshake, and (measured on Node 20) it does not flush a
+// queued request before that — the gate makes "the token never reaches an unverified server" independent
+// of that detail. Every request is framed here: no body, or a whole body sent with Content-Length.
+// ca.crt is re-read periodically and after a verification failure; a changed bundle replaces the agent, so
+// new connections use the new trust while open ones (watches) finish on the old.
 
 import https from 'node:https';
 import type { IncomingMessage, IncomingHttpHeaders } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import type { TokenSource } from './credentials.js';
+import type { Logger } from '../log.js';
+import { CaSource, type TokenSource } from './credentials.js';
 
 export interface KubeStatus {
   kind?: string;
@@ -110,12 +115,14 @@ export interface RequestOptions {
 }
 
 export interface RawRequest {
-  /** GET or HEAD (the transport sends no body) */
+  /** GET, HEAD, or (when the proxy is opened for writes) another method */
   method?: string;
   /** path and query, e.g. /api/v1/namespaces/ns/pods?watch=1 */
   path: string;
-  /** extra headers (Authorization is set by the transport; one given here is dropped) */
+  /** extra headers (Authorization is set by the transport; one given here is dropped, as are framing headers) */
   headers?: Record<string, string | string[]>;
+  /** a whole body, sent with Content-Length (never streamed: the transport frames every byte it sends) */
+  body?: Buffer;
   signal?: AbortSignal;
   /** time allowed until the response headers arrive (default 30 s) */
   timeoutMs?: number;
@@ -138,27 +145,84 @@ async function readBody(res: IncomingMessage, limit: number): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** What the proxy needs of the transport (and all it may touch: never the token, never the agent). */
+export interface ApiTransport {
+  /** https://host:port */
+  readonly baseUrl: URL;
+  /** a 401 was seen: re-read the token now */
+  reportUnauthorized(): void;
+  /**
+   * One request with the current token, attached only after the server certificate verified; any status is
+   * returned as is, the body unread (pipe it). No 401 retry: call reportUnauthorized(). Rejects with
+   * ApiRequestError (kind tls / timeout / network / aborted) when no response arrived.
+   */
+  request(req: RawRequest): Promise<IncomingMessage>;
+}
+
 export interface TransportOptions {
   baseUrl: URL;
   ca: Buffer | string;
   tokens: TokenSource;
   userAgent?: string;
+  /** the SA dir: when given, ca.crt is re-read from it every `caRefreshMs` and after a verification failure */
+  saDir?: string;
+  caRefreshMs?: number;
+  log?: Logger;
+  /** upper bound of open connections to the API server (watches hold one each); default 512 */
+  maxSockets?: number;
 }
 
-/** What the API source and the read-only proxy share. Implements the ApiTransport interface. */
-export class Transport {
+/** Headers the transport sets itself: a caller's copy is dropped (framing is never delegated). */
+const OWN_HEADERS = new Set(['authorization', 'content-length', 'transfer-encoding', 'connection', 'host']);
+
+/** What the API source and the proxy share. */
+export class Transport implements ApiTransport {
   readonly baseUrl: URL;
-  readonly agent: https.Agent;
+  private current: https.Agent;
+  private readonly retired = new Set<https.Agent>();
   private readonly tokens: TokenSource;
   private readonly userAgent: string;
   private readonly hostname: string;
+  private readonly maxSockets: number;
+  private readonly caSource: CaSource | undefined;
+  private readonly caTimer: NodeJS.Timeout | undefined;
 
-  constructor({ baseUrl, ca, tokens, userAgent = 'podmeta' }: TransportOptions) {
+  constructor({ baseUrl, ca, tokens, userAgent = 'podmeta', saDir, caRefreshMs = 60_000, log, maxSockets = 512 }: TransportOptions) {
     this.baseUrl = baseUrl;
     this.tokens = tokens;
     this.userAgent = userAgent;
+    this.maxSockets = maxSockets;
     this.hostname = baseUrl.hostname.replace(/^\[(.*)\]$/, '$1');
-    this.agent = new https.Agent({ keepAlive: true, keepAliveMsecs: 30_000, ca, rejectUnauthorized: true, scheduling: 'lifo' });
+    this.current = this.makeAgent(ca);
+    if (saDir !== undefined) {
+      this.caSource = new CaSource(saDir, Buffer.from(ca), log, (pem) => this.trust(pem));
+      this.caTimer = setInterval(() => void this.caSource?.reload(), caRefreshMs);
+      this.caTimer.unref();
+    }
+  }
+
+  /** the keep-alive agent for new requests (replaced when ca.crt changes) */
+  get agent(): https.Agent {
+    return this.current;
+  }
+
+  /** Re-read ca.crt now; resolves true when the trust changed (new connections will use it). */
+  reloadCa(): Promise<boolean> {
+    return this.caSource?.reload() ?? Promise.resolve(false);
+  }
+
+  private makeAgent(ca: Buffer | string): https.Agent {
+    // keep-alive: requests reuse connections; a watch holds one for its lifetime. maxFreeSockets bounds idle ones.
+    return new https.Agent({ keepAlive: true, keepAliveMsecs: 30_000, ca, rejectUnauthorized: true, scheduling: 'lifo', maxSockets: this.maxSockets, maxFreeSockets: 16 });
+  }
+
+  /** New trust: a fresh agent for new connections; the old one keeps its open requests, never reuses a socket. */
+  private trust(ca: Buffer): void {
+    const old = this.current;
+    this.current = this.makeAgent(ca);
+    this.retired.add(old);
+    for (const list of Object.values(old.freeSockets)) for (const s of list ?? []) s.destroy();
+    old.on('free', (socket) => socket.destroy());
   }
 
   authorization(): string | undefined {
@@ -210,19 +274,19 @@ export class Transport {
     }
   }
 
-  /**
-   * One request with the current token, any status returned as is (no 401 retry: call reportUnauthorized()
-   * on a 401). For the read-only proxy: it pipes the response through.
-   */
-  async request({ method = 'GET', path, headers = {}, signal, timeoutMs = 30_000 }: RawRequest): Promise<IncomingMessage> {
+  /** See ApiTransport.request. */
+  async request({ method = 'GET', path, headers = {}, body, signal, timeoutMs = 30_000 }: RawRequest): Promise<IncomingMessage> {
     const clean: Record<string, string | string[]> = {};
-    for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() !== 'authorization') clean[k] = v;
-    const { res } = await this.once(method, path, clean, signal ? { signal, timeoutMs } : { timeoutMs });
+    for (const [k, v] of Object.entries(headers)) if (!OWN_HEADERS.has(k.toLowerCase())) clean[k] = v;
+    const { res } = await this.once(method, path, clean, signal ? { signal, timeoutMs } : { timeoutMs }, body);
     return res;
   }
 
   destroy(): void {
-    this.agent.destroy();
+    clearInterval(this.caTimer);
+    this.current.destroy();
+    for (const a of this.retired) a.destroy();
+    this.retired.clear();
   }
 
   private once(
@@ -230,17 +294,19 @@ export class Transport {
     pathAndQuery: string,
     headers: Record<string, string | string[]>,
     { signal, timeoutMs }: RequestOptions,
+    body?: Buffer,
   ): Promise<{ res: IncomingMessage; sentAuth: string | undefined }> {
     return new Promise((resolve, reject) => {
       let sentAuth: string | undefined;
       let settled = false;
+      const framing: Record<string, string> = body !== undefined ? { 'Content-Length': String(body.length) } : {};
       const req = https.request({
-        agent: this.agent,
+        agent: this.current,
         hostname: this.hostname,
         port: this.baseUrl.port || 443,
         path: pathAndQuery,
         method,
-        headers: { 'User-Agent': this.userAgent, ...headers },
+        headers: { 'User-Agent': this.userAgent, ...headers, ...framing },
         ...(signal ? { signal } : {}),
       });
       const timer = setTimeout(() => {
@@ -250,7 +316,9 @@ export class Transport {
         clearTimeout(timer);
         if (settled) return;
         settled = true;
-        reject(classifyError(err));
+        const e = classifyError(err);
+        if (e.kind === 'tls') void this.reloadCa(); // perhaps the cluster rotated its CA: the next attempt uses the file's trust
+        reject(e);
       };
       req.on('socket', (socket) => {
         const tls = socket as TLSSocket;
@@ -261,7 +329,7 @@ export class Transport {
           }
           sentAuth = this.tokens.authorization();
           if (sentAuth !== undefined) req.setHeader('Authorization', sentAuth);
-          req.end();
+          req.end(body);
         };
         if (tls.authorized) send();
         else tls.once('secureConnect', send);

@@ -1,18 +1,25 @@
 // The read-only API ambassador: a safe `kubectl proxy` replacement on loopback. Plain HTTP in, HTTPS to the
-// API server with the pod's token out; every request passes the rules in rules.ts first, and every refusal
-// is a JSON 403 naming the rule and the variable that changes it. One JSON log line per request.
+// API server through the one API Transport out. Every request passes, in order: framing (a GET/HEAD never
+// carries a body; a request the proxy cannot frame itself is refused and its connection closed), the rules
+// in rules.ts (a JSON 403 naming the rule and the variable that changes it), and the concurrency caps (a JSON
+// 429 with Retry-After). One JSON log line per request. drain() ends proxied watches cleanly on shutdown and
+// lets in-flight requests finish within the grace period.
 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { makeServer } from '../http/server.js';
 import type { ProxyConfig } from '../config.js';
-import type { ApiTransport } from '../apiserver/index.js';
+import type { ApiTransport } from '../apiserver/transport.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { writeError } from '../http/errors.js';
-import { checkRequest, compileRules, relaxedRules } from './rules.js';
-import { forward } from './upstream.js';
+import { checkRequest, compileRules, READ_METHODS, relaxedRules } from './rules.js';
+import { forward, type InFlight } from './upstream.js';
 
-export { BUILTIN_PATH_RULES, DEFAULT_ACCEPT_HOSTS, canonicalPath, checkRequest, compileRules, hostOf, relaxedRules } from './rules.js';
+/** kube-apiserver's own request body limit (3 MiB); a larger write is refused with 413 */
+export const MAX_BODY_BYTES = 3 * 1024 * 1024;
+export const DEFAULT_MAX_REQUESTS = 64;
+export const DEFAULT_MAX_WATCHES = 128;
 
 export interface ProxyServerOptions {
   config: ProxyConfig;
@@ -21,6 +28,18 @@ export interface ProxyServerOptions {
   metrics: Metrics;
   /** time allowed for connecting and receiving the response headers (not for bodies: watches stream on); default 30 s */
   upstreamTimeoutMs?: number;
+}
+
+/** A node:http Server, not listening (the agent listens), with a graceful drain. */
+export interface ProxyServer extends Server {
+  /**
+   * Stop accepting, end every proxied stream cleanly at a line boundary (upstream aborted, the client's
+   * chunked response terminated), let in-flight requests finish; after `graceMs` destroy what is left.
+   * Resolves once the server is closed.
+   */
+  drain(graceMs: number): Promise<void>;
+  /** requests and streams being forwarded now */
+  inFlight(): { requests: number; streams: number };
 }
 
 const NOT_CONFIGURED =
@@ -34,14 +53,70 @@ function logPath(target: string): string {
   return p.length > 512 ? `${p.slice(0, 512)}…` : p;
 }
 
+const FALSE = new Set(['0', 'f', 'false']);
 
-/** A node:http Server, not listening (the agent listens and closes it). */
-export function createProxyServer({ config, transport, log, metrics, upstreamTimeoutMs = 30_000 }: ProxyServerOptions): Server {
+/** A watch (`?watch=true`, `/watch/` paths) or a followed log: a response that stays open. */
+export function isStream(target: string): boolean {
+  const q = target.indexOf('?');
+  const path = q === -1 ? target : target.slice(0, q);
+  if (/^\/(api\/[^/]+|apis\/[^/]+\/[^/]+)\/watch(\/|$)/.test(path)) return true;
+  if (q === -1) return false;
+  const params = new URLSearchParams(target.slice(q + 1));
+  return ['watch', 'follow'].some((k) => params.has(k) && !FALSE.has((params.get(k) ?? '').toLowerCase()));
+}
+
+/** Why a request's framing is refused before anything else, or undefined. */
+function framingProblem(req: IncomingMessage): { status: number; message: string } | undefined {
+  if ((req.headersDistinct.host?.length ?? 0) > 1) return { status: 400, message: 'more than one Host header' };
+  const te = req.headers['transfer-encoding'];
+  const cl = req.headers['content-length'];
+  if (READ_METHODS.has(req.method ?? 'GET')) {
+    if (te !== undefined) return { status: 400, message: `${req.method} requests carry no body: Transfer-Encoding is refused and the connection closed` };
+    if (cl !== undefined && cl.trim() !== '0') return { status: 400, message: `${req.method} requests carry no body: Content-Length ${JSON.stringify(cl)} is refused and the connection closed` };
+  } else if (cl !== undefined && Number(cl) > MAX_BODY_BYTES) {
+    return { status: 413, message: `request body larger than ${MAX_BODY_BYTES} bytes (the API server's own limit)` };
+  }
+  return undefined;
+}
+
+/** The whole request body, at most MAX_BODY_BYTES (undefined when larger). */
+function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        req.removeAllListeners('data');
+        req.pause();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(c);
+    });
+    req.once('end', () => resolve(Buffer.concat(chunks, size)));
+    req.once('error', reject);
+    req.once('aborted', () => reject(new Error('aborted')));
+  });
+}
+
+export function createProxyServer({ config, transport, log, metrics, upstreamTimeoutMs = 30_000 }: ProxyServerOptions): ProxyServer {
   const rules = compileRules(config);
+  const maxRequests = config.maxRequests ?? DEFAULT_MAX_REQUESTS;
+  const maxWatches = config.maxWatches ?? DEFAULT_MAX_WATCHES;
   for (const warning of relaxedRules(config)) log.warn(warning);
   if (transport === undefined) log.warn('proxy enabled but the API server is not configured: every request answers 503');
 
+  /** connections whose framing was refused: nothing more is read from them or forwarded for them */
+  const poisoned = new WeakSet<Socket>();
+  const flights = new Map<InFlight, { stream: boolean }>();
+  let requests = 0;
+  let streams = 0;
+  let draining = false;
+
   function handle(req: IncomingMessage, res: ServerResponse): void {
+    // a request pipelined behind a refused one: never answered, never forwarded; the refusal closes the connection
+    if (poisoned.has(req.socket)) return;
     const started = process.hrtime.bigint();
     const method = req.method ?? 'GET';
     const target = req.url ?? '/';
@@ -52,9 +127,10 @@ export function createProxyServer({ config, transport, log, metrics, upstreamTim
       metrics.proxyRequests.inc({ method, code: String(status) });
       metrics.proxyDuration.observe({ method }, seconds());
     };
-    const reply = (status: number, message: string): void => {
+    const reply = (status: number, message: string, headers: Record<string, string> = {}): void => {
       headersOut(status);
-      writeError(res, status, message);
+      if (draining) res.shouldKeepAlive = false;
+      writeError(res, status, message, headers);
     };
 
     res.once('close', () => {
@@ -65,6 +141,19 @@ export function createProxyServer({ config, transport, log, metrics, upstreamTim
       log.info('proxy request', line);
     });
 
+    const framing = framingProblem(req);
+    if (framing) {
+      // never read on: the bytes after these headers are not a body this proxy framed
+      poisoned.add(req.socket);
+      fields.rule = 'framing';
+      res.shouldKeepAlive = false;
+      reply(framing.status, framing.message);
+      return;
+    }
+    if (draining) {
+      fields.error = 'draining';
+      return reply(503, 'the proxy is shutting down; retry the request', { 'Retry-After': '1' });
+    }
     if (transport === undefined) {
       fields.error = 'not-configured';
       return reply(503, NOT_CONFIGURED);
@@ -75,15 +164,70 @@ export function createProxyServer({ config, transport, log, metrics, upstreamTim
       if (req.headers.upgrade !== undefined) res.shouldKeepAlive = false;
       return reply(403, decision.message);
     }
-    forward(transport, req, res, target, upstreamTimeoutMs, {
-      onResponse: headersOut,
-      onFailure: (f) => {
-        fields.error = f.kind;
-        reply(f.status, f.message);
+    const stream = isStream(target);
+    if (stream ? streams >= maxWatches : requests >= maxRequests) {
+      fields.error = 'too-many';
+      const [what, knob, n] = stream ? ['proxied watches and streams', 'PODMETA_PROXY_MAX_WATCHES', maxWatches] : ['proxied requests in flight', 'PODMETA_PROXY_MAX_REQUESTS', maxRequests];
+      return reply(429, `too many ${what} (${n}, set by ${knob}); retry after the Retry-After delay`, { 'Retry-After': '1' });
+    }
+    if (stream) streams++;
+    else requests++;
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      if (stream) streams--;
+      else requests--;
+    };
+    res.once('close', release);
+
+    const go = (body: Buffer | undefined): void => {
+      const flight = forward(transport, { method, target, headers: req.headers, timeoutMs: upstreamTimeoutMs, ...(body ? { body } : {}) }, res, {
+        onResponse: headersOut,
+        onFailure: (f) => {
+          fields.error = f.kind;
+          reply(f.status, f.message);
+        },
+      });
+      flights.set(flight, { stream });
+      void flight.done.then(() => flights.delete(flight));
+      if (draining && stream) flight.endCleanly();
+    };
+    if (READ_METHODS.has(method)) return go(undefined);
+    readBody(req).then(
+      (body) => {
+        if (body !== undefined) return go(body);
+        poisoned.add(req.socket);
+        res.shouldKeepAlive = false;
+        fields.rule = 'framing';
+        reply(413, `request body larger than ${MAX_BODY_BYTES} bytes (the API server's own limit)`);
       },
-    });
+      () => res.destroy(),
+    );
   }
 
-  const server = makeServer(handle, { requestTimeout: 60_000 });
+  const server = makeServer(handle, { requestTimeout: 60_000 }) as ProxyServer;
+
+  server.inFlight = () => ({ requests, streams });
+
+  server.drain = (graceMs: number): Promise<void> => {
+    draining = true;
+    const closed = new Promise<void>((resolve) => {
+      if (!server.listening) return resolve();
+      server.close(() => resolve());
+    });
+    for (const [flight, { stream }] of flights) if (stream) flight.endCleanly();
+    server.closeIdleConnections();
+    const grace = setTimeout(() => server.closeAllConnections(), graceMs);
+    grace.unref();
+    // a connection that finished its last response stays open (keep-alive) until closed here
+    const idle = setInterval(() => server.closeIdleConnections(), 50);
+    idle.unref();
+    return closed.finally(() => {
+      clearTimeout(grace);
+      clearInterval(idle);
+    });
+  };
+
   return server;
 }

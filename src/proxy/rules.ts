@@ -70,16 +70,18 @@ export function compileRules(config: Pick<ProxyConfig, 'acceptPaths' | 'rejectPa
 /**
  * The host a `Host` header names, lower-cased, port removed, IPv6 brackets kept:
  * `localhost:8001` → `localhost`, `[::1]:8001` → `[::1]`. (kubectl strips the brackets too, so its own
- * default `^\[::1\]$` never matches `[::1]:8001`; here it does.)
+ * default `^\[::1\]$` never matches `[::1]:8001`; here it does.) Anything that is not `host` or
+ * `host:digits` (e.g. `[::1]evil`, `[::1]:x`, `localhost:8001:1`, `a b`) is returned whole, so no accept-hosts
+ * pattern written for a host name matches it by accident.
  */
 export function hostOf(header: string | undefined): string {
   const h = (header ?? '').trim().toLowerCase();
   if (h.startsWith('[')) {
-    const end = h.indexOf(']');
-    return end === -1 ? h : h.slice(0, end + 1);
+    const m = /^(\[[0-9a-f:.]+\])(?::\d{1,5})?$/.exec(h);
+    return m ? m[1]! : h;
   }
-  const colon = h.indexOf(':');
-  return colon !== -1 && h.indexOf(':', colon + 1) === -1 ? h.slice(0, colon) : h;
+  const m = /^([^:\s[\]/@]+)(?::\d{1,5})?$/.exec(h);
+  return m ? m[1]! : h;
 }
 
 export type CanonicalPath = { ok: true; path: string; query: string } | { ok: false; problem: string };

@@ -30,6 +30,16 @@ export interface RequestRecord {
   status: number;
 }
 
+/** One request as the fake's HTTP parser saw it (see FakeApiServer.wire). */
+export interface WireRecord {
+  /** TLS connection number (1, 2, …) */
+  conn: number;
+  method: string;
+  url: string;
+  /** the bearer token it carried, if any */
+  token: string | undefined;
+}
+
 export interface FaultMatch {
   resource?: Resource;
   verb?: Verb;
@@ -148,6 +158,7 @@ export class FakeApiServer {
     this.server.on('tlsClientError', () => {
       /* a client that distrusts our certificate: nothing to record, no request arrived */
     });
+    this.instrumentWire();
     const host = this.o.host ?? '127.0.0.1';
     await new Promise<void>((resolve) => this.server.listen(0, host, resolve));
     const { port } = this.server.address() as { port: number };
@@ -563,6 +574,43 @@ export class FakeApiServer {
   /** Requests of one resource/verb (handy for assertions). */
   requestsOf(resource: Resource, verb?: Verb): RequestRecord[] {
     return this.requests.filter((r) => r.resource === resource && (verb === undefined || r.verb === verb));
+  }
+
+  // ---- wire log and certificate rotation (test-only additions for the proxy and CA-rotation tests) ----------
+
+  /** every request the HTTP parser produced, in arrival order, with the number of its TLS connection */
+  readonly wire: WireRecord[] = [];
+  /** requests the HTTP parser rejected (bytes that were not a valid request) */
+  parseErrors = 0;
+  /** bytes received on all TLS connections (0 = not even a request line was sent) */
+  bytesIn = 0;
+  /** TLS connections that completed a handshake */
+  tlsConnections = 0;
+  /** TLS handshakes that failed (e.g. the client did not trust the certificate) */
+  tlsFailures = 0;
+
+  private instrumentWire(): void {
+    const ids = new WeakMap<object, number>();
+    this.server.on('secureConnection', (s: Socket) => {
+      ids.set(s, ++this.tlsConnections);
+      s.on('data', (c: Buffer) => (this.bytesIn += c.length));
+    });
+    this.server.on('tlsClientError', () => void this.tlsFailures++);
+    this.server.on('clientError', (_err: Error, s: Socket) => {
+      this.parseErrors++;
+      s.destroy();
+    });
+    this.server.on('request', (req: IncomingMessage) => {
+      const header = req.headers.authorization;
+      this.wire.push({ conn: ids.get(req.socket) ?? 0, method: req.method ?? '', url: req.url ?? '', token: header?.startsWith('Bearer ') ? header.slice(7) : undefined });
+    });
+  }
+
+  /** Serve a different certificate from now on (new handshakes); with `dropConnections` every open socket is cut. */
+  rotateCertificate(pki: Pick<TestPki, 'certPem' | 'keyPem' | 'caPem'>, dropConnections = true): void {
+    this.server.setSecureContext({ cert: pki.certPem, key: pki.keyPem });
+    this.caPem = pki.caPem;
+    if (dropConnections) for (const s of this.sockets) s.destroy();
   }
 
   async close(): Promise<void> {
