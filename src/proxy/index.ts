@@ -7,7 +7,7 @@
 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { makeServer } from '../http/server.js';
+import { clientErrorHandler, makeServer } from '../http/server.js';
 import type { ProxyConfig } from '../config.js';
 import type { ApiTransport } from '../apiserver/transport.js';
 import type { Logger } from '../log.js';
@@ -207,6 +207,14 @@ export function createProxyServer({ config, transport, log, metrics, upstreamTim
   }
 
   const server = makeServer(handle, { requestTimeout: 60_000 }) as ProxyServer;
+  // after a framing refusal the parser may still choke on the rest of the bytes: the refusal was the answer
+  server.removeListener('clientError', clientErrorHandler);
+  server.on('clientError', (err: Error & { code?: string }, socket: Socket) => (poisoned.has(socket) ? socket.end() : clientErrorHandler(err, socket)));
+  // `Expect: 100-continue`: only a body this proxy will forward is invited (never one on GET/HEAD)
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    if (!READ_METHODS.has(req.method ?? 'GET') && framingProblem(req) === undefined && !draining && transport !== undefined) res.writeContinue();
+    handle(req, res);
+  });
 
   server.inFlight = () => ({ requests, streams });
 
