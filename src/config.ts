@@ -62,8 +62,6 @@ export const DEFAULTS = {
   PODMETA_RESYNC_SECONDS: '60',
   PODMETA_DEBOUNCE_MS: '15',
   PODMETA_MAX_FILE_BYTES: '1048576',
-  PODMETA_PROXY_MAX_REQUESTS: '64',
-  PODMETA_PROXY_MAX_WATCHES: '128',
 } as const;
 
 /** `host:port`, `[v6]:port`; port 0..65535 (0 = any free port, for tests). */
@@ -143,9 +141,9 @@ const schema = z.object({
   PODMETA_PROXY_REJECT_PATHS: z.optional(regexList),
   PODMETA_PROXY_REJECT_METHODS: z.optional(regexList),
   PODMETA_PROXY_ACCEPT_HOSTS: z.optional(regexList),
-  // each ≤ 256 so that both together stay within the API transport's connection bound (512)
-  PODMETA_PROXY_MAX_REQUESTS: int(1, 256),
-  PODMETA_PROXY_MAX_WATCHES: int(1, 256),
+  // defaults in src/proxy/index.ts (64, 128); each ≤ 256 so both stay within the API transport's 512 connections
+  PODMETA_PROXY_MAX_REQUESTS: z.optional(int(1, 256)),
+  PODMETA_PROXY_MAX_WATCHES: z.optional(int(1, 256)),
   PODMETA_LOG_LEVEL: oneOf(['debug', 'info', 'warn', 'error']),
   PODMETA_MAX_STREAMS: int(1, 1_000_000),
   PODMETA_RESYNC_SECONDS: int(1, 86_400),
@@ -225,7 +223,9 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
   if (e.KUBERNETES_SERVICE_HOST) cfg.serviceHost = e.KUBERNETES_SERVICE_HOST;
   if (e.KUBERNETES_SERVICE_PORT) cfg.servicePort = e.KUBERNETES_SERVICE_PORT;
   if (e.PODMETA_PROXY_LISTEN) {
-    const proxy: ProxyConfig = { listen: e.PODMETA_PROXY_LISTEN, maxRequests: e.PODMETA_PROXY_MAX_REQUESTS, maxWatches: e.PODMETA_PROXY_MAX_WATCHES };
+    const proxy: ProxyConfig = { listen: e.PODMETA_PROXY_LISTEN };
+    if (e.PODMETA_PROXY_MAX_REQUESTS !== undefined) proxy.maxRequests = e.PODMETA_PROXY_MAX_REQUESTS;
+    if (e.PODMETA_PROXY_MAX_WATCHES !== undefined) proxy.maxWatches = e.PODMETA_PROXY_MAX_WATCHES;
     if (e.PODMETA_PROXY_ACCEPT_PATHS) proxy.acceptPaths = e.PODMETA_PROXY_ACCEPT_PATHS;
     if (e.PODMETA_PROXY_REJECT_PATHS) proxy.rejectPaths = e.PODMETA_PROXY_REJECT_PATHS;
     if (e.PODMETA_PROXY_REJECT_METHODS) proxy.rejectMethods = e.PODMETA_PROXY_REJECT_METHODS;

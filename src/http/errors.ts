@@ -12,6 +12,7 @@ const REASONS: Record<number, string> = {
   406: 'NotAcceptable',
   408: 'RequestTimeout',
   413: 'PayloadTooLarge',
+  429: 'TooManyRequests',
   431: 'RequestHeaderFieldsTooLarge',
   500: 'InternalError',
   502: 'BadGateway',
