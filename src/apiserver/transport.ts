@@ -164,7 +164,10 @@ export interface TransportOptions {
   ca: Buffer | string;
   tokens: TokenSource;
   userAgent?: string;
-  /** the SA dir: when given, ca.crt is re-read from it every `caRefreshMs` and after a verification failure */
+  /**
+   * the SA dir: when given, ca.crt is re-read from it every `caRefreshMs` (at least 1 s: a verification
+   * failure triggers a re-read at once, so the period only matters for a bundle that grows ahead of a rotation)
+   */
   saDir?: string;
   caRefreshMs?: number;
   log?: Logger;
@@ -196,7 +199,7 @@ export class Transport implements ApiTransport {
     this.current = this.makeAgent(ca);
     if (saDir !== undefined) {
       this.caSource = new CaSource(saDir, Buffer.from(ca), log, (pem) => this.trust(pem));
-      this.caTimer = setInterval(() => void this.caSource?.reload(), caRefreshMs);
+      this.caTimer = setInterval(() => void this.caSource?.reload(), Math.max(caRefreshMs, 1000));
       this.caTimer.unref();
     }
   }
