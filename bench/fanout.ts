@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
 import { sampleFiles } from '../test/support/samples.js';
-import { cpuSeconds, exitOf, httpGet, track, metricValue, MB, nowMs, ROOT, round, rssBytes, sleep, spawnAgent, stats, type AgentProcess } from './lib.js';
+import { cpuSeconds, exitOf, httpGet, track, metricValue, MB, nowMs, openSseClient, ROOT, round, rssBytes, sleep, spawnAgent, stats, type AgentProcess } from './lib.js';
 
 interface Worker {
   proc: ChildProcess;
@@ -66,28 +66,6 @@ async function gauge(agent: AgentProcess, name: string): Promise<number> {
   return metricValue(r.body.toString(), name) ?? NaN;
 }
 
-/**
- * A preload for the agent process (bench instrumentation, not agent code): timestamps the agent's own
- * `res.write` of each SSE `change` event, and prints the first and last once `BENCH_EXPECT_CHANGES` were
- * written — when the agent has handed the event to every subscriber's socket, independent of how fast the
- * client processes (which share the same 2 cores) read them. It also prints the first change event's bytes
- * (base64), which the bare baseline then sends.
- */
-const WRITE_PROBE = `
-import http from 'node:http';
-const orig = http.ServerResponse.prototype.write;
-const expect = Number(process.env.BENCH_EXPECT_CHANGES || 0);
-let n = 0, first = 0;
-http.ServerResponse.prototype.write = function (chunk, ...rest) {
-  if (typeof chunk !== 'string' || !chunk.startsWith('event: change')) return orig.call(this, chunk, ...rest);
-  const t = performance.timeOrigin + performance.now();
-  if (n === 0) { first = t; process.stderr.write('bench-change ' + Buffer.from(chunk).toString('base64') + '\\n'); }
-  const r = orig.call(this, chunk, ...rest);
-  if (++n === expect) process.stderr.write('bench-writes ' + first + ' ' + (performance.timeOrigin + performance.now()) + ' ' + n + '\\n');
-  return r;
-};
-`;
-export const WRITE_PROBE_ARG = `--import=data:text/javascript;base64,${Buffer.from(WRITE_PROBE).toString('base64')}`;
 
 /**
  * A preload for the agent and the bare baseline alike (bench instrumentation): on a `bench-mem raw` line on
@@ -125,7 +103,9 @@ const MEM_PROBE_ARGS = ['--expose-gc', `--import=data:text/javascript;base64,${B
  * to every open response (timestamps like the agent's write probe); `count` prints the open responses.
  */
 const BARE_SSE = `
-import http from 'node:http';
+// require(), not an ESM import: on Node >= 22 that loads undici (+12 MB), which the agent does not
+import { createRequire } from 'node:module';
+const http = createRequire(import.meta.url)('node:http');
 const cfg = JSON.parse(Buffer.from(process.env.BENCH_BARE, 'base64').toString());
 const open = new Set();
 const now = () => performance.timeOrigin + performance.now();
@@ -205,6 +185,8 @@ interface SseServer {
   rss(): number;
   /** make one change; resolves with the trigger time t0 (agent: the `..data` rename; bare: the command sent) */
   change(): Promise<number>;
+  /** when the server handed the last change to its first and last subscriber (absolute ms) */
+  writes(): Promise<{ first: number; last: number } | undefined>;
   openStreams(): Promise<number>;
   stop(): Promise<unknown>;
 }
@@ -233,7 +215,8 @@ async function memoryUsage(s: SseServer, gc: boolean): Promise<MemSample> {
   return JSON.parse(await waitStderr(s, 'bench-mem ', before)) as MemSample;
 }
 
-function writeTimes(s: SseServer): { first: number; last: number } | undefined {
+/** The bare baseline's own timestamps of its write loop (its stderr). */
+function bareWriteTimes(s: SseServer): { first: number; last: number } | undefined {
   for (const line of s.stderr()) {
     const m = /^bench-writes ([\d.]+) ([\d.]+) (\d+)$/.exec(line);
     if (m) return { first: Number(m[1]), last: Number(m[2]) };
@@ -241,7 +224,25 @@ function writeTimes(s: SseServer): { first: number; last: number } | undefined {
   return undefined;
 }
 
+/** The agent's fan-out, from its own /metrics (what production can watch too): the change's timestamp
+ * (taken as the store notifies its subscribers, before the first write) and podmeta_sse_fanout_seconds of
+ * that one change (the synchronous hand-off to every subscriber). `since` is the histogram before the change. */
+async function agentWriteTimes(agent: AgentProcess, since: { sum: number; count: number }): Promise<{ first: number; last: number } | undefined> {
+  const text = (await httpGet(`${agent.probe}/metrics`)).body.toString();
+  const at = metricValue(text, 'podmeta_document_last_change_timestamp_seconds');
+  const sum = metricValue(text, 'podmeta_sse_fanout_seconds_sum');
+  const count = metricValue(text, 'podmeta_sse_fanout_seconds_count');
+  if (at === undefined || sum === undefined || count !== since.count + 1) return undefined;
+  return { first: at * 1000, last: at * 1000 + (sum - since.sum) * 1000 };
+}
+
+async function fanoutHistogram(agent: AgentProcess): Promise<{ sum: number; count: number }> {
+  const text = (await httpGet(`${agent.probe}/metrics`)).body.toString();
+  return { sum: metricValue(text, 'podmeta_sse_fanout_seconds_sum') ?? 0, count: metricValue(text, 'podmeta_sse_fanout_seconds_count') ?? 0 };
+}
+
 function agentServer(agent: AgentProcess): SseServer {
+  let before = { sum: 0, count: 0 };
   const stderr = (): string[] => agent.otherOutput.filter((l) => l.startsWith('stderr: ')).map((l) => l.slice(8));
   return {
     kind: 'agent',
@@ -253,6 +254,7 @@ function agentServer(agent: AgentProcess): SseServer {
     rss: () => agent.rss(),
     change: async () => {
       let tRename = 0;
+      before = await fanoutHistogram(agent);
       await agent.volume.update(sampleFiles({ foo: 'fanout', n: String(agent.pid) }), {
         onStep: (s) => {
           if (s === 'renamed-data') tRename = nowMs();
@@ -260,6 +262,7 @@ function agentServer(agent: AgentProcess): SseServer {
       });
       return tRename;
     },
+    writes: () => agentWriteTimes(agent, before),
     openStreams: () => gauge(agent, 'podmeta_sse_subscribers'),
     stop: () => agent.stop(),
   };
@@ -295,6 +298,7 @@ async function spawnBare(capture: SseCapture, change: string, nodeArgs: string[]
       proc.stdin!.write('change\n');
       return Promise.resolve(t0);
     },
+    writes: () => Promise.resolve(bareWriteTimes(s)),
     openStreams: async () => {
       const before = lines.filter((l) => l.startsWith('bench-count ')).length;
       proc.stdin!.write('count\n');
@@ -390,7 +394,7 @@ async function runFanoutOn(s: SseServer, subscribers: number, log: (s: string) =
     await sleep(200);
     const cpuS = cpuSeconds(s.pid) - cpu0;
     const clientCpuS = workers.reduce((a, w) => a + cpuSeconds(w.proc.pid!), 0) - clientCpu0;
-    const writes = writeTimes(s);
+    const writes = await s.writes();
     const st = stats(changed.flatMap((c) => c.times.map((t) => t - tTrigger)));
     const missing = changed.reduce((a, c) => a + c.missing, 0);
     // live heap per subscriber: full GC with N open, close them all, full GC again
@@ -460,8 +464,8 @@ export async function runFanout({
   let agentSide: FanoutSide;
   {
     const agent = await spawnAgent({
-      env: { PODMETA_MAX_STREAMS: String(subscribers + 100), BENCH_EXPECT_CHANGES: String(subscribers) },
-      nodeArgs: [...nodeArgs, ...MEM_PROBE_ARGS, WRITE_PROBE_ARG],
+      env: { PODMETA_MAX_STREAMS: String(subscribers + 100) },
+      nodeArgs: [...nodeArgs, ...MEM_PROBE_ARGS],
       stdin: true,
       ...(main ? { main } : {}),
     });
@@ -471,9 +475,14 @@ export async function runFanout({
       for (let i = 0; i < 20; i++) await httpGet(`${agent.base}/metadata`, { Metadata: 'true' });
       capture = await captureSse(agent.host, agent.port);
       await sleep(500);
+      // one more subscriber, in this process: it records the change event's bytes for the bare baseline
+      const watcher = await openSseClient(`${agent.base}/events`);
+      await watcher.waitFor((e) => e.event === 'snapshot');
       const s = agentServer(agent);
       agentSide = await runFanoutOn(s, subscribers, log);
-      change = Buffer.from(await waitStderr(s, 'bench-change ', 0), 'base64').toString();
+      const e = await watcher.waitFor((x) => x.event === 'change');
+      watcher.close();
+      change = `event: change\nid: ${e.id ?? ''}\ndata: ${e.data}\n\n`;
     } finally {
       await agent.stop();
     }

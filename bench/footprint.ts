@@ -1,11 +1,14 @@
-// Footprint of the BUILT agent vs a bare `node -e` http server: start-to-ready (spawn → first 200 from
-// /readyz, resp. from the bare server) and idle RSS (a few seconds after ready). Runs alternate so drift
-// of the shared machine hits both; medians are reported.
-//   tsx bench/footprint.ts
+// Footprint of the BUILT agent vs a bare `node:http` server on the same Node binary, in the same run:
+//   - spawn → ready (first 200 from /readyz, resp. from the bare server) and idle RSS 3 s after ready,
+//     alternating runs so drift of the shared machine hits both (medians, min–max as the spread);
+//   - idle CPU: both processes side by side, no traffic, CPU time over 10 s windows (per-thread schedstat,
+//     nanoseconds; /proc's 10 ms ticks are too coarse for 0.1 %);
+//   - warm RSS: after 2 000 requests (a mix of the read paths), settled 2 s, against the same process's idle.
+//   tsx bench/footprint.ts [--node=PATH]
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeletVolume } from '../test/support/kubelet-volume.js';
@@ -41,126 +44,249 @@ async function stop(proc: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-export interface FootprintResult {
-  runs: number;
-  idleAfterMs: number;
-  agentReadyMs: { p50: number; min: number; max: number };
-  bareReadyMs: { p50: number; min: number; max: number };
-  agentIdleRssMB: { p50: number; min: number; max: number };
-  bareIdleRssMB: { p50: number; min: number; max: number };
-  /** agent − bare, medians */
-  rssOverBareMB: number;
-  /** per extra node flag set for the agent (e.g. --max-semi-space-size=1), same measurements */
-  variants?: Record<string, { readyMs: number; idleRssMB: number }>;
+/** CPU time of every thread of a process, in seconds (nanosecond resolution: /proc/PID/task/TID/schedstat). */
+export async function cpuNs(pid: number): Promise<number> {
+  let total = 0;
+  for (const tid of await readdir(`/proc/${pid}/task`)) {
+    try {
+      total += Number((await readFile(`/proc/${pid}/task/${tid}/schedstat`, 'utf8')).split(' ')[0]);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return total;
 }
 
-async function measureAgent(nodeArgs: string[], idleAfterMs: number, main = DIST_MAIN): Promise<{ ready: number; rss: number }> {
+interface Running {
+  proc: ChildProcess;
+  /** base URL answering the warm-up paths */
+  base: string;
+  ready: number;
+  paths: string[];
+  headers: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+async function startAgent(node: string, nodeArgs: string[], main: string): Promise<Running> {
   const root = await mkdtemp(join(tmpdir(), 'podmeta-bench-fp-'));
   const dir = join(root, 'podinfo');
   await KubeletVolume.create(dir, sampleFiles());
-  const port = await freePort();
+  const [probePort, port] = [await freePort(), await freePort()];
   const env = {
     ...SAMPLE_ENV,
-    PODMETA_LISTEN: '127.0.0.1:0',
-    PODMETA_PROBE_LISTEN: `127.0.0.1:${port}`,
+    PODMETA_LISTEN: `127.0.0.1:${port}`,
+    PODMETA_PROBE_LISTEN: `127.0.0.1:${probePort}`,
     PODMETA_DOWNWARD_DIR: dir,
     PODMETA_API: 'off',
     PODMETA_SA_DIR: join(root, 'no-sa'),
   };
   const t0 = nowMs();
-  const proc = spawn(process.execPath, [...nodeArgs, main], { env, stdio: 'ignore', cwd: root });
+  const proc = spawn(node, [...nodeArgs, main], { env, stdio: 'ignore', cwd: root });
   track(proc);
   try {
-    const ready = await timeToReady(proc, `http://127.0.0.1:${port}/readyz`, t0);
-    await sleep(idleAfterMs);
-    return { ready, rss: rssBytes(proc.pid!) };
-  } finally {
+    const ready = await timeToReady(proc, `http://127.0.0.1:${probePort}/readyz`, t0);
+    return {
+      proc,
+      ready,
+      base: `http://127.0.0.1:${port}`,
+      headers: { Metadata: 'true' },
+      paths: ['/metadata', '/metadata/pod/labels', '/metadata/pod/name?format=text', '/metadata/pod/annotations', '/status', '/metadata/nope'],
+      stop: async () => {
+        await stop(proc);
+        await rm(root, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
     await stop(proc);
     await rm(root, { recursive: true, force: true });
+    throw err;
   }
 }
 
-async function measureBare(idleAfterMs: number): Promise<{ ready: number; rss: number }> {
+async function startBare(node: string): Promise<Running> {
   const port = await freePort();
   const t0 = nowMs();
-  const proc = spawn(process.execPath, ['-e', BARE, String(port)], { stdio: 'ignore' });
+  const proc = spawn(node, ['-e', BARE, String(port)], { stdio: 'ignore' });
   track(proc);
   try {
     const ready = await timeToReady(proc, `http://127.0.0.1:${port}/`, t0);
-    await sleep(idleAfterMs);
-    return { ready, rss: rssBytes(proc.pid!) };
-  } finally {
+    return { proc, ready, base: `http://127.0.0.1:${port}`, headers: {}, paths: ['/'], stop: () => stop(proc) };
+  } catch (err) {
     await stop(proc);
+    throw err;
   }
 }
 
-const summary = (xs: number[], digits = 1): { p50: number; min: number; max: number } => {
+/** n requests over 8 keep-alive connections, cycling through the server's read paths. */
+async function load(r: Running, n: number): Promise<void> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  let next = 0;
+  const one = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const path = r.paths[next++ % r.paths.length]!;
+      const req = http.get(`${r.base}${path}`, { agent, headers: r.headers }, (res) => {
+        res.resume();
+        res.on('end', resolve);
+      });
+      req.on('error', reject);
+    });
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < n) await one();
+    }),
+  );
+  agent.destroy();
+}
+
+export interface Spread {
+  p50: number;
+  min: number;
+  max: number;
+}
+
+export interface FootprintSide {
+  readyMs: Spread;
+  idleRssMB: Spread;
+  /** % of one core over each 10 s window */
+  idleCpuPct: number[];
+  warm: { idleRssMB: number; after2000MB: number; after4000MB: number };
+}
+
+export interface FootprintResult {
+  node: string;
+  version: string;
+  runs: number;
+  idleAfterMs: number;
+  agent: FootprintSide;
+  bare: FootprintSide;
+  /** agent − bare, medians */
+  rssOverBareMB: number;
+  /** agent ÷ bare, medians */
+  readyRatio: number;
+  /** per extra node flag set / other build of the agent, same measurements (idle RSS, ready) */
+  variants?: Record<string, { readyMs: number; idleRssMB: number }>;
+}
+
+const summary = (xs: number[], digits = 1): Spread => {
   const s = stats(xs);
   return { p50: round(s.p50, digits), min: round(s.min, digits), max: round(s.max, digits) };
 };
 
+/** Both processes side by side, no traffic: % of a core over `windows` × 10 s. */
+async function idleCpu(a: Running, b: Running, windows: number): Promise<[number[], number[]]> {
+  await sleep(3000);
+  const out: [number[], number[]] = [[], []];
+  for (let w = 0; w < windows; w++) {
+    const [a0, b0, t0] = [await cpuNs(a.proc.pid!), await cpuNs(b.proc.pid!), nowMs()];
+    await sleep(10_000);
+    const [a1, b1, t1] = [await cpuNs(a.proc.pid!), await cpuNs(b.proc.pid!), nowMs()];
+    const ms = t1 - t0;
+    out[0].push(round(((a1 - a0) / 1e6 / ms) * 100, 3));
+    out[1].push(round(((b1 - b0) / 1e6 / ms) * 100, 3));
+  }
+  return out;
+}
+
+async function warm(r: Running, idleAfterMs: number): Promise<FootprintSide['warm']> {
+  await sleep(idleAfterMs);
+  const idle = rssBytes(r.proc.pid!);
+  await load(r, 2000);
+  await sleep(2000);
+  const after2000 = rssBytes(r.proc.pid!);
+  await load(r, 2000);
+  await sleep(2000);
+  const after4000 = rssBytes(r.proc.pid!);
+  return { idleRssMB: round(idle / MB, 1), after2000MB: round(after2000 / MB, 1), after4000MB: round(after4000 / MB, 1) };
+}
+
 export async function runFootprint({
+  node = process.execPath,
   runs = 5,
   idleAfterMs = 3000,
+  cpuWindows = 2,
   variants = [],
   builds = {},
   log = (_s: string) => {},
 }: {
+  /** the Node binary for the agent and the bare server alike */
+  node?: string;
   runs?: number;
   idleAfterMs?: number;
+  /** 10 s idle-CPU windows (0: skip idle CPU and warm) */
+  cpuWindows?: number;
   /** extra node flag sets to measure the agent with */
   variants?: string[][];
-  /** other builds of the agent to measure (name → path of main.js), e.g. a proposed change */
+  /** other builds of the agent to measure (name → path of main.js), e.g. bench/levers.ts's */
   builds?: Record<string, string>;
   log?: (s: string) => void;
 } = {}): Promise<FootprintResult> {
   requireBuilt();
+  const version = await new Promise<string>((resolve) => {
+    const p = spawn(node, ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    p.once('exit', () => resolve(out.trim()));
+  });
+  const measure = async (start: () => Promise<Running>): Promise<{ ready: number; rss: number }> => {
+    const r = await start();
+    try {
+      await sleep(idleAfterMs);
+      return { ready: r.ready, rss: rssBytes(r.proc.pid!) };
+    } finally {
+      await r.stop();
+    }
+  };
+  const agentRun = (nodeArgs: string[] = [], main = DIST_MAIN): Promise<{ ready: number; rss: number }> => measure(() => startAgent(node, nodeArgs, main));
+  const bareRun = (): Promise<{ ready: number; rss: number }> => measure(() => startBare(node));
   const agent: { ready: number; rss: number }[] = [];
   const bare: { ready: number; rss: number }[] = [];
   for (let i = 0; i < runs; i++) {
     if (i % 2 === 0) {
-      agent.push(await measureAgent([], idleAfterMs));
-      bare.push(await measureBare(idleAfterMs));
+      agent.push(await agentRun());
+      bare.push(await bareRun());
     } else {
-      bare.push(await measureBare(idleAfterMs));
-      agent.push(await measureAgent([], idleAfterMs));
+      bare.push(await bareRun());
+      agent.push(await agentRun());
     }
-    log(`  footprint run ${i + 1}: agent ready ${round(agent.at(-1)!.ready, 1)} ms, ${round(agent.at(-1)!.rss / MB, 1)} MB; bare ready ${round(bare.at(-1)!.ready, 1)} ms, ${round(bare.at(-1)!.rss / MB, 1)} MB`);
+    log(`  footprint ${version} run ${i + 1}: agent ready ${round(agent.at(-1)!.ready, 1)} ms, ${round(agent.at(-1)!.rss / MB, 1)} MB; bare ready ${round(bare.at(-1)!.ready, 1)} ms, ${round(bare.at(-1)!.rss / MB, 1)} MB`);
   }
-  const res: FootprintResult = {
-    runs,
-    idleAfterMs,
-    agentReadyMs: summary(agent.map((a) => a.ready)),
-    bareReadyMs: summary(bare.map((a) => a.ready)),
-    agentIdleRssMB: summary(agent.map((a) => a.rss / MB)),
-    bareIdleRssMB: summary(bare.map((a) => a.rss / MB)),
-    rssOverBareMB: 0,
+  const side = (xs: { ready: number; rss: number }[]): FootprintSide => ({
+    readyMs: summary(xs.map((a) => a.ready)),
+    idleRssMB: summary(xs.map((a) => a.rss / MB)),
+    idleCpuPct: [],
+    warm: { idleRssMB: NaN, after2000MB: NaN, after4000MB: NaN },
+  });
+  const res: FootprintResult = { node, version, runs, idleAfterMs, agent: side(agent), bare: side(bare), rssOverBareMB: 0, readyRatio: 0 };
+  res.rssOverBareMB = round(res.agent.idleRssMB.p50 - res.bare.idleRssMB.p50, 1);
+  res.readyRatio = round(res.agent.readyMs.p50 / res.bare.readyMs.p50, 2);
+  if (cpuWindows > 0) {
+    const [a, b] = [await startAgent(node, [], DIST_MAIN), await startBare(node)];
+    try {
+      [res.agent.idleCpuPct, res.bare.idleCpuPct] = await idleCpu(a, b, cpuWindows);
+      log(`  footprint ${version} idle CPU (% of a core per 10 s): agent ${res.agent.idleCpuPct.join(', ')}; bare ${res.bare.idleCpuPct.join(', ')}`);
+      res.agent.warm = await warm(a, 0);
+      res.bare.warm = await warm(b, 0);
+      log(`  footprint ${version} warm RSS (idle → 2000 → 4000 requests): agent ${JSON.stringify(res.agent.warm)}; bare ${JSON.stringify(res.bare.warm)}`);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  }
+  const variant = async (name: string, nodeArgs: string[], main: string): Promise<void> => {
+    const xs: { ready: number; rss: number }[] = [];
+    for (let i = 0; i < Math.max(2, Math.ceil(runs / 2)); i++) xs.push(await agentRun(nodeArgs, main));
+    res.variants ??= {};
+    res.variants[name] = { readyMs: round(stats(xs.map((x) => x.ready)).p50, 1), idleRssMB: round(stats(xs.map((x) => x.rss / MB)).p50, 1) };
+    log(`  footprint ${version} ${name}: ${JSON.stringify(res.variants[name])}`);
   };
-  res.rssOverBareMB = round(res.agentIdleRssMB.p50 - res.bareIdleRssMB.p50, 1);
-  for (const v of variants) {
-    const xs: { ready: number; rss: number }[] = [];
-    for (let i = 0; i < Math.max(3, Math.ceil(runs / 2)); i++) xs.push(await measureAgent(v, idleAfterMs));
-    res.variants ??= {};
-    res.variants[v.join(' ')] = { readyMs: round(stats(xs.map((x) => x.ready)).p50, 1), idleRssMB: round(stats(xs.map((x) => x.rss / MB)).p50, 1) };
-    log(`  footprint variant ${v.join(' ')}: ${JSON.stringify(res.variants[v.join(' ')])}`);
-  }
-  for (const [name, main] of Object.entries(builds)) {
-    const xs: { ready: number; rss: number }[] = [];
-    for (let i = 0; i < Math.max(3, Math.ceil(runs / 2)); i++) xs.push(await measureAgent([], idleAfterMs, main));
-    res.variants ??= {};
-    res.variants[`build ${name}`] = { readyMs: round(stats(xs.map((x) => x.ready)).p50, 1), idleRssMB: round(stats(xs.map((x) => x.rss / MB)).p50, 1) };
-    log(`  footprint build ${name}: ${JSON.stringify(res.variants[`build ${name}`])}`);
-  }
+  for (const v of variants) await variant(v.join(' '), v, DIST_MAIN);
+  for (const [name, main] of Object.entries(builds)) await variant(`build ${name}`, [], main);
   return res;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  // tsx bench/footprint.ts [--build=name=/path/to/main.js ...]
-  const builds = Object.fromEntries(
-    process.argv
-      .slice(2)
-      .filter((a) => a.startsWith('--build='))
-      .map((a) => a.slice(8).split('=') as [string, string]),
-  );
-  console.log(JSON.stringify(await runFootprint({ log: console.log, variants: [['--max-semi-space-size=1']], builds }), null, 2));
+  // tsx bench/footprint.ts [--node=PATH] [--build=name=/path/to/main.js ...]
+  const args = process.argv.slice(2);
+  const builds = Object.fromEntries(args.filter((a) => a.startsWith('--build=')).map((a) => a.slice(8).split('=') as [string, string]));
+  const node = args.find((a) => a.startsWith('--node='))?.slice(7);
+  console.log(JSON.stringify(await runFootprint({ log: console.log, builds, ...(node ? { node } : {}) }), null, 2));
 }

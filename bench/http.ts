@@ -81,14 +81,19 @@ export function autocannon(o: CannonOptions): Promise<CannonResult> {
   });
 }
 
-/** A bare node:http server answering every request with exactly `body` and `headers` (read from a JSON file). */
+/** A bare node:http server answering each path with exactly the agent's `body` and `headers` for it (read from a JSON file). */
 const BARE_SERVER = `
-import http from 'node:http';
+// require(), not an ESM import: on Node >= 22 that loads undici (+12 MB), which the agent does not
+import { createRequire } from 'node:module';
+const http = createRequire(import.meta.url)('node:http');
 import { readFileSync } from 'node:fs';
 const spec = JSON.parse(readFileSync(process.argv[process.argv.length - 1], 'utf8'));
-const body = Buffer.from(spec.body, 'base64');
-const headers = { ...spec.headers, 'Content-Length': body.length };
-const server = http.createServer((req, res) => { res.writeHead(200, headers); res.end(body); });
+const answers = new Map(Object.entries(spec).map(([path, a]) => {
+  const body = Buffer.from(a.body, 'base64');
+  return [path, { body, headers: { ...a.headers, 'Content-Length': body.length } }];
+}));
+const fallback = answers.get('/metadata');
+const server = http.createServer((req, res) => { const a = answers.get(req.url) ?? fallback; res.writeHead(200, a.headers); res.end(a.body); });
 server.listen(0, '127.0.0.1', () => console.log('ready ' + JSON.stringify({ port: server.address().port })));
 process.on('SIGTERM', () => { server.closeAllConnections(); server.close(() => process.exit(0)); });
 `;
@@ -113,8 +118,8 @@ export interface HttpBenchResult {
   rounds: number;
   agent: CannonResult;
   bare: CannonResult;
-  /** GET /metadata/pod/labels on the agent (one round; info) */
-  subPath?: CannonResult;
+  /** GET /metadata/pod/labels (the general path), agent and bare serving the same bytes, one round each */
+  subPath?: { agent: CannonResult; bare: CannonResult; ratio: number };
   /** agent req/s ÷ bare req/s (both load-generator-limited when the client saturates its core) */
   ratio: number;
   /** bare CPU-µs per request ÷ agent CPU-µs per request: the server-side efficiency ratio */
@@ -146,13 +151,19 @@ export async function runHttpBench(o: HttpBenchOptions = {}): Promise<HttpBenchR
   const tmp = await mkdtemp(join(tmpdir(), 'podmeta-bench-http-'));
   const servers: { stop(): Promise<void> }[] = [];
   try {
-    const first = await httpGet(`${agent.base}/metadata`, { Metadata: 'true' });
-    if (first.status !== 200) throw new Error(`agent GET /metadata answered ${first.status}`);
-    const copy = ['content-type', 'cache-control', 'etag', 'vary'];
-    const headers: Record<string, string> = {};
-    for (const h of copy) if (typeof first.headers[h] === 'string') headers[h] = first.headers[h];
+    const spec: Record<string, { body: string; headers: Record<string, string> }> = {};
+    let first: Awaited<ReturnType<typeof httpGet>> | undefined;
+    for (const path of ['/metadata', '/metadata/pod/labels']) {
+      const r = await httpGet(`${agent.base}${path}`, { Metadata: 'true' });
+      if (r.status !== 200) throw new Error(`agent GET ${path} answered ${r.status}`);
+      const headers: Record<string, string> = {};
+      for (const h of ['content-type', 'cache-control', 'etag', 'vary']) if (typeof r.headers[h] === 'string') headers[h] = r.headers[h];
+      spec[path] = { body: r.body.toString('base64'), headers };
+      first ??= r;
+    }
+    if (!first) throw new Error('unreachable');
     const specFile = join(tmp, 'spec.json');
-    await writeFile(specFile, JSON.stringify({ body: first.body.toString('base64'), headers }));
+    await writeFile(specFile, JSON.stringify(spec));
 
     const bare = await spawnInline(BARE_SERVER, [specFile]);
     servers.push(bare);
@@ -202,10 +213,14 @@ export async function runHttpBench(o: HttpBenchOptions = {}): Promise<HttpBenchR
       pipelined: { depth, agent: pipeAgent, bare: pipeBare, ratio: round(pipeAgent.rps / pipeBare.rps, 3) },
     };
     if (subPath) {
-      const url = `${agent.base}/metadata/pod/labels`;
-      await autocannon({ url, headers: hdr, connections, durationS: warmupS });
-      out.subPath = await autocannon({ url, headers: hdr, connections, durationS, serverPid: agent.pid });
-      log(`  http: agent /metadata/pod/labels: ${round(out.subPath.rps, 0)} req/s, p99 ${out.subPath.p99} ms, ${out.subPath.cpuUsPerReq} CPU-µs/req`);
+      const path = '/metadata/pod/labels';
+      const bareSub = `http://127.0.0.1:${(bare.ready as { port: number }).port}${path}`;
+      if (!(await httpGet(bareSub)).body.equals(Buffer.from(spec[path]!.body, 'base64'))) throw new Error('bare server: different bytes for the sub-path');
+      await autocannon({ url: `${agent.base}${path}`, headers: hdr, connections, durationS: warmupS });
+      const sa = await autocannon({ url: `${agent.base}${path}`, headers: hdr, connections, durationS, serverPid: agent.pid });
+      const sb = await autocannon({ url: bareSub, headers: hdr, connections, durationS, serverPid: bare.proc.pid! });
+      out.subPath = { agent: sa, bare: sb, ratio: round(sa.rps / sb.rps, 3) };
+      log(`  http: ${path}: agent ${round(sa.rps, 0)} req/s (${sa.cpuUsPerReq} CPU-µs/req), bare ${round(sb.rps, 0)} req/s (${sb.cpuUsPerReq} CPU-µs/req)`);
     }
     return out;
   } finally {

@@ -13,6 +13,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { KubeletVolume, type Payload } from '../test/support/kubelet-volume.js';
 import { SAMPLE_ENV, sampleFiles } from '../test/support/samples.js';
+import { SseParser } from '../src/sse-parse.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const DIST_MAIN = join(ROOT, 'dist', 'main.js');
@@ -299,7 +300,7 @@ export interface SseClient {
   closed: Promise<void>;
 }
 
-/** A minimal SSE reader on node:http (records arrival time of each event). */
+/** The benches' and the soak's SSE reader: node:http + src/sse-parse.ts, recording each event's arrival time. */
 export function openSseClient(url: string, headers: Record<string, string> = { Metadata: 'true' }): Promise<SseClient> {
   return new Promise((resolve, reject) => {
     const req = http.get(url, { headers, agent: false }, (res) => {
@@ -311,30 +312,14 @@ export function openSseClient(url: string, headers: Record<string, string> = { M
       res.setEncoding('utf8');
       const events: SseClient['events'] = [];
       let waiters: (() => void)[] = [];
-      let buf = '';
       let closedResolve = (): void => {};
       const closed = new Promise<void>((r) => (closedResolve = r));
+      // the repository's one SSE parser (src/sse-parse.ts); each event carries its arrival time
+      let at = 0;
+      const parser = new SseParser({ event: (e) => events.push({ event: e.event, id: e.id, data: e.data, at }) });
       res.on('data', (chunk: string) => {
-        const at = nowMs();
-        buf += chunk;
-        let sep: number;
-        while ((sep = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, sep);
-          buf = buf.slice(sep + 2);
-          let event = 'message';
-          let id: string | undefined;
-          const data: string[] = [];
-          for (const line of block.split('\n')) {
-            if (line.startsWith(':')) continue;
-            const c = line.indexOf(':');
-            const field = c < 0 ? line : line.slice(0, c);
-            const value = c < 0 ? '' : line.slice(c + 1).replace(/^ /, '');
-            if (field === 'event') event = value;
-            else if (field === 'id') id = value;
-            else if (field === 'data') data.push(value);
-          }
-          if (data.length > 0) events.push({ event, id, data: data.join('\n'), at });
-        }
+        at = nowMs();
+        parser.feed(chunk);
         const w = waiters;
         waiters = [];
         for (const f of w) f();
