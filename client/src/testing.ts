@@ -44,13 +44,18 @@ export interface TestPodmeta {
   stop(): Promise<void>;
 }
 
-interface AgentModule {
-  Agent: new (o: { config: unknown; env: Record<string, string>; log: unknown; defaultMetrics?: boolean; keepAliveMs?: number; retryMs?: number }) => {
+/** What the kit uses of the agent module (checked against the real one by test/client-testing.test.ts). */
+// the agent's config and logger objects only pass through the kit, from one agent function to another
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Opaque = any;
+
+export interface AgentModule {
+  Agent: new (o: { config: Opaque; env: Record<string, string>; log: Opaque; defaultMetrics?: boolean; keepAliveMs?: number; retryMs?: number }) => {
     start(): Promise<{ metadata: string }>;
     shutdown(): Promise<void>;
   };
-  parseConfig(env: Record<string, string>): unknown;
-  createLogger(o: { level: 'debug' | 'info' | 'warn' | 'error'; write: (line: string) => void }): unknown;
+  parseConfig(env: Record<string, string>): Opaque;
+  createLogger(o: { level: 'debug' | 'info' | 'warn' | 'error'; write: (line: string) => void }): Opaque;
   KubeletVolume: { create(dir: string, files: Record<string, string>): Promise<{ update(files: Record<string, string>): Promise<boolean> }> };
   formatMap(m: Record<string, string>): string;
 }
