@@ -103,7 +103,7 @@ test('the client\'s MetadataDocument has exactly the fields of the OpenAPI Metad
   };
   const fromType = (t0: ts.Type, at: string, out: Set<string>): void => {
     const t = checker.getNonNullableType(t0);
-    if (t.flags & ts.TypeFlags.StringLike) return void out.add(`${at}: string`);
+    if (t.flags & ts.TypeFlags.StringLike || (t.isUnion() && t.types.every((m) => m.isStringLiteral()))) return void out.add(`${at}: string`);
     if (t.flags & ts.TypeFlags.NumberLike) return void out.add(`${at}: number`);
     if (t.flags & (ts.TypeFlags.Boolean | ts.TypeFlags.BooleanLiteral)) return void out.add(`${at}: boolean`);
     if (checker.isArrayType(t)) return fromType(checker.getTypeArguments(t as ts.TypeReference)[0]!, `${at}[]`, out);

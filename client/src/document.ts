@@ -16,11 +16,20 @@ export interface ResourceValues {
 
 export interface ContainerInfo {
   name: string;
+  /** a native sidecar: an init container with restartPolicy Always (absent for regular containers) */
+  sidecar?: true;
   image?: string;
   imageID?: string;
   ready?: boolean;
   restartCount?: number;
+  /** what the container runs with now: the Pod status when it reports them (after an in-place resize), else the spec */
   resources?: { requests?: StringMap; limits?: StringMap };
+}
+
+/** The top-level `resources`: canonical quantity strings plus base-unit numbers. */
+export interface Resources {
+  requests?: ResourceValues;
+  limits?: ResourceValues;
 }
 
 export interface OwnerRef {
@@ -43,6 +52,8 @@ export interface PodInfo {
   owner?: OwnerRef;
   workload?: OwnerRef;
   containers?: readonly ContainerInfo[];
+  /** an in-place resize is not done yet: the Pod has a PodResizePending / PodResizeInProgress condition */
+  resize?: 'Pending' | 'InProgress';
   /** set by the API source when the pod object was deleted */
   deleted?: boolean;
 }
@@ -58,6 +69,6 @@ export interface MetadataDocument {
   revision: number;
   pod: PodInfo;
   node: NodeInfo;
-  resources: { requests?: ResourceValues; limits?: ResourceValues };
+  resources: Resources;
   files?: StringMap;
 }
