@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { startAgent, sampleFiles } from './support/agent.js';
+import { jsonLines } from './support/client-lines.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '..');
@@ -75,16 +76,7 @@ test('the built package installs from its tarball and works with plain node (mai
   // the main entry against a real agent, found through PODMETA_URL
   const a = await startAgent(t, { files: sampleFiles({ step: '1' }), agent: { retryMs: 20 } });
   const child = execFile(process.execPath, ['app.mjs'], { cwd: app, env: { PATH: process.env.PATH ?? '', PODMETA_URL: a.base } });
-  const lines: Record<string, unknown>[] = [];
-  let buf = '';
-  child.stdout!.on('data', (c: Buffer) => {
-    buf += c.toString();
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      lines.push(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
-      buf = buf.slice(nl + 1);
-    }
-  });
+  const lines = jsonLines(child.stdout!);
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<number | null>((r) => child.on('exit', r));
