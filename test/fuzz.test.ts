@@ -16,6 +16,7 @@ import { ConfigError, DEFAULTS, parseConfig } from '../src/config.js';
 import { LineDecoder } from '../src/apiserver/lines.js';
 import { PathError, resolveKeys, selectValue, splitPath, toText } from '../src/select.js';
 import { startAgent, type TestAgent } from './support/agent.js';
+import { HOSTILE, raw } from './support/hostile.js';
 
 const enc = new TextEncoder();
 const RUNS = { numRuns: 400 };
@@ -385,5 +386,21 @@ describe('fuzz: random paths and query strings against a running agent', () => {
     await ready.text();
     const errors = agent.logs.filter((l) => l.level === 'error');
     assert.deepEqual(errors, [], 'the agent logged errors while being fuzzed');
+  });
+
+  it('the shared hostile requests (test/support/hostile.ts, as in the soak), in random orders: each gets an allowed answer, never 5xx', async () => {
+    assert.ok(ta);
+    const u = new URL(ta.base);
+    await fc.assert(
+      fc.asyncProperty(fc.shuffledSubarray(HOSTILE, { minLength: 1 }), async (hs) => {
+        for (const h of hs) {
+          const r = await raw(u.hostname, Number(u.port), h.data());
+          assert.ok(r.statuses.every((st) => st < 500), `${h.name}: ${r.statuses.join(',')}`);
+          assert.ok(h.ok(r), `${h.name}: statuses ${JSON.stringify(r.statuses)} closed=${r.closed} body=${r.body.slice(0, 200)}`);
+        }
+      }),
+      { numRuns: 8 },
+    );
+    assert.equal((await ta.get('/metadata')).status, 200, 'still serving');
   });
 });
