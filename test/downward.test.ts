@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, readlink, readdir, lstat, writeFile, mkdir, rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DownwardSource, readGeneration } from '../src/sources/downward.js';
+import { DownwardSource } from '../src/sources/downward.js';
+import { readGeneration } from '../src/sources/volume-read.js';
 import type { SourcePart, SourceStatus } from '../src/document.js';
 import { createLogger } from '../src/log.js';
 import { KubeletVolume, formatMap } from './support/kubelet-volume.js';
@@ -160,8 +161,9 @@ test('the periodic re-read is a backstop when events are lost', async (t) => {
   const x = source(t, dir, { debounceMs: 5, resyncMs: 100 });
   await x.s.start();
   // stop the watcher: only the resync can see the next change
-  await (x.s as unknown as { unwatch(): Promise<void> }).unwatch();
-  (x.s as unknown as { ensureWatching(): void }).ensureWatching = () => {};
+  const internals = x.s as unknown as { unwatch(): Promise<void>; watching(): boolean };
+  await internals.unwatch();
+  internals.watching = () => true;
   await v.update(sampleFiles({ foo: 'b' }));
   await eventually(() => x.last()?.pod?.labels?.foo === 'b', 5000, 'resync read');
 });

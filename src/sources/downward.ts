@@ -1,16 +1,30 @@
-// The downwardAPI volume source: watches the mounted directory the way kubelet updates it (an event on
-// `..data` means "a new generation is live"), reads one consistent generation, keeps the last good value
-// of any file that is malformed, too large or unreadable, and hands the assembled part to the store.
-// A missing directory is reported `missing` and picked up when it appears; a slow periodic re-read is a
-// backstop for lost events. Parsing lives in volume-parse.ts (pure).
+// The downwardAPI volume source: watches the mounted directory the way kubelet updates it, reads one
+// consistent generation (volume-read.ts: contained in the directory), keeps the last good value of any
+// file that is malformed, too large or unreadable, and hands the assembled part to the store.
+//
+// When it reads:
+//  - an event on `..data` (kubelet's commit point) → at once (a cheap check first: the generation named by
+//    `..data` differs from the one last read), never waiting out the debounce;
+//  - any other event (the new timestamp dir, `..data_tmp`, top-level links, the old dir removed, a plain
+//    file edited) → the same check after the debounce (PODMETA_DEBOUNCE_MS; a burst delays it ≤ maxDelayMs);
+//    in kubelet's layout those events never cause a read of their own: the check finds the generation read;
+//  - the periodic resync (a backstop for lost events) and the retries below → a full read.
+// Faults: a missing directory is `missing` (polled every missingPollMs, picked up when it appears); a
+// directory replaced (new dev:ino) or a watch error re-establishes the watch; /status is never `ok` while
+// the directory is not watched. Out of file descriptors (EMFILE/ENFILE): retried with a backoff, reported
+// `degraded`, the last good values stay. Parsing lives in volume-parse.ts (pure).
 
-import { lstat, open, readdir, readlink, stat } from 'node:fs/promises';
+import { readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { watch, type FSWatcher } from 'chokidar';
 import type { SourcePart, SourceStatus } from '../document.js';
 import type { Logger } from '../log.js';
-import { StatusReporter } from '../status.js';
+import { StatusReporter, type StatusError } from '../status.js';
 import { assembleVolumePart, parseVolumeFile, type VolumeItem } from './volume-parse.js';
+import { DATA, readGeneration, VolumeReadError, type Generation, type Problem } from './volume-read.js';
+import { withheldReason } from './volume-secrets.js';
+import { VolumeWatcher } from './volume-watch.js';
+
+export type { Problem } from './volume-read.js';
 
 export interface DownwardOptions {
   dir: string;
@@ -24,124 +38,34 @@ export interface DownwardOptions {
   maxDelayMs?: number;
   resyncMs?: number;
   maxFileBytes?: number;
-  /** how often a missing directory is looked for */
+  /** how often a missing or unreadable directory is looked at again */
   missingPollMs?: number;
-  /** called after every completed read (metrics, tests) */
+  /** called after every full read (metrics, tests) */
   onRead?(): void;
 }
 
-export interface Problem {
-  file: string;
-  message: string;
-}
-
-interface Generation {
-  generation: string | undefined;
-  files: Map<string, Uint8Array | Problem>;
-}
-
-const DATA = '..data';
-const isInternal = (name: string): boolean => name.startsWith('..');
-
-class Retry extends Error {}
-
-function errCode(err: unknown): string | undefined {
-  return (err as { code?: string } | null)?.code;
-}
-
-async function readCapped(path: string, max: number): Promise<Uint8Array | Problem> {
-  const fh = await open(path, 'r');
-  try {
-    const st = await fh.stat();
-    if (!st.isFile()) return { file: '', message: 'not a regular file' };
-    if (st.size > max) return { file: '', message: `file is ${st.size} bytes, over the ${max}-byte limit (PODMETA_MAX_FILE_BYTES)` };
-    // read up to max+1 bytes: a file that grew after stat is still caught
-    const buf = Buffer.allocUnsafe(Math.min(st.size, max) + 1);
-    let n = 0;
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
-      if (bytesRead === 0) break;
-      n += bytesRead;
-      if (n === buf.length) break;
-    }
-    if (n > max) return { file: '', message: `file is over the ${max}-byte limit (PODMETA_MAX_FILE_BYTES)` };
-    return buf.subarray(0, n);
-  } finally {
-    await fh.close();
-  }
-}
-
-async function walkFiles(root: string, rel: string, out: string[]): Promise<void> {
-  const entries = await readdir(rel ? join(root, rel) : root, { withFileTypes: true });
-  for (const e of entries) {
-    if (isInternal(e.name)) continue;
-    const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) await walkFiles(root, r, out);
-    else if (e.isSymbolicLink()) {
-      // outside a kubelet generation (a plain directory), follow links to files/dirs
-      const st = await stat(join(root, r)).catch(() => undefined);
-      if (st?.isDirectory()) await walkFiles(root, r, out);
-      else if (st?.isFile()) out.push(r);
-    } else if (e.isFile()) out.push(r);
-  }
-}
-
-/** Read one consistent generation: resolve `..data` once, read from that timestamp dir, check it is still
- * current afterwards; retry if the generation changed or vanished mid-read. */
-export async function readGeneration(dir: string, maxFileBytes: number, attempts = 8): Promise<Generation> {
-  for (let i = 0; ; i++) {
-    try {
-      return await readOnce(dir, maxFileBytes);
-    } catch (err) {
-      if (i + 1 < attempts && (err instanceof Retry || errCode(err) === 'ENOENT')) {
-        // the directory itself missing is not a retry case
-        if (errCode(err) === 'ENOENT' && !(await lstat(dir).then(() => true, () => false))) throw err;
-        continue;
-      }
-      throw err;
-    }
-  }
-}
-
-async function readOnce(dir: string, maxFileBytes: number): Promise<Generation> {
-  let generation: string | undefined;
-  try {
-    generation = await readlink(join(dir, DATA));
-  } catch (err) {
-    if (errCode(err) !== 'ENOENT' && errCode(err) !== 'EINVAL') throw err;
-  }
-  const root = generation !== undefined ? join(dir, generation) : dir;
-  const names: string[] = [];
-  await walkFiles(root, '', names);
-  names.sort();
-  const files = new Map<string, Uint8Array | Problem>();
-  for (const rel of names) {
-    try {
-      const r = await readCapped(join(root, rel), maxFileBytes);
-      files.set(rel, r instanceof Uint8Array ? r : { ...r, file: rel });
-    } catch (err) {
-      if (errCode(err) === 'ENOENT') throw err; // generation vanished mid-read: retry
-      files.set(rel, { file: rel, message: `cannot read: ${(err as Error).message}` });
-    }
-  }
-  if (generation !== undefined) {
-    const now = await readlink(join(dir, DATA)).catch(() => undefined);
-    if (now !== generation) throw new Retry('generation changed during read');
-  }
-  return { generation, files };
-}
+type Kind = 'none' | 'check' | 'read';
+const stronger = (a: Kind, b: Kind): Kind => (a === 'read' || b === 'read' ? 'read' : a === 'check' || b === 'check' ? 'check' : 'none');
+const BUSY_MIN_MS = 10;
+const BUSY_MAX_MS = 1000;
 
 export class DownwardSource {
-  private watcher: FSWatcher | undefined;
-  private watchReady: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private watcher: VolumeWatcher | undefined;
+  /** re-establish the watch on the next successful read (after a read error) */
+  private watchStale = false;
+  private notWatching: string | undefined;
+  private debounce: NodeJS.Timeout | undefined;
   private firstEventAt = 0;
   private resyncTimer: NodeJS.Timeout | undefined;
-  private missingTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
   private reading: Promise<void> | undefined;
-  private again = false;
+  private pending: Kind = 'none';
   private stopped = false;
   private lastGood = new Map<string, VolumeItem>();
+  /** what the last successful read saw */
+  private last: { generation: string | undefined; identity: string } | undefined;
+  private busyDelay = 0;
+  private unstable = 0;
   private readonly status: StatusReporter<'downward'>;
   private readonly o: Required<Omit<DownwardOptions, 'onRead' | 'now'>> & Pick<DownwardOptions, 'onRead'>;
 
@@ -150,7 +74,7 @@ export class DownwardSource {
       debounceMs: 15,
       maxDelayMs: 60,
       resyncMs: 60_000,
-      maxFileBytes: 1 << 20,
+      maxFileBytes: 2 << 20,
       missingPollMs: 1000,
       ...opts,
     };
@@ -160,47 +84,54 @@ export class DownwardSource {
   /** Reads once (so /readyz can report the local sources read) and starts watching. */
   async start(): Promise<void> {
     await this.read();
-    await this.watchReady;
-    this.resyncTimer = setInterval(() => this.trigger(true), this.o.resyncMs);
+    this.resyncTimer = setInterval(() => void this.run('read'), this.o.resyncMs);
     this.resyncTimer.unref();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
+    clearTimeout(this.debounce);
     clearInterval(this.resyncTimer);
-    clearInterval(this.missingTimer);
-    const w = this.watcher;
-    this.watcher = undefined;
-    await w?.close();
+    clearTimeout(this.retryTimer);
     await this.reading;
+    await this.unwatch();
   }
 
-  /** Schedule a read (debounced; a burst delays it by at most maxDelayMs). */
+  /** Schedule a check (debounced; a burst delays it by at most maxDelayMs); `now`: a full read at once. */
   trigger(now = false): void {
     if (this.stopped) return;
+    if (now) {
+      void this.run('read');
+      return;
+    }
     const t = Date.now();
-    if (this.timer === undefined) this.firstEventAt = t;
-    clearTimeout(this.timer);
-    const wait = now ? 0 : Math.max(0, Math.min(this.o.debounceMs, this.firstEventAt + this.o.maxDelayMs - t));
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.read();
+    if (this.debounce === undefined) this.firstEventAt = t;
+    clearTimeout(this.debounce);
+    const wait = Math.max(0, Math.min(this.o.debounceMs, this.firstEventAt + this.o.maxDelayMs - t));
+    this.debounce = setTimeout(() => {
+      this.debounce = undefined;
+      void this.run('check');
     }, wait);
   }
 
   /** Read now (coalesced: a read requested during a read runs once more after it). */
   read(): Promise<void> {
+    return this.run('read');
+  }
+
+  private run(kind: Kind): Promise<void> {
     if (this.reading) {
-      this.again = true;
+      this.pending = stronger(this.pending, kind);
       return this.reading;
     }
     this.reading = (async () => {
       try {
-        do {
-          this.again = false;
-          await this.readAndPublish();
-        } while (this.again && !this.stopped);
+        let k = kind;
+        while (k !== 'none' && !this.stopped) {
+          this.pending = 'none';
+          await this.pass(k);
+          k = this.pending;
+        }
       } finally {
         this.reading = undefined;
       }
@@ -208,7 +139,25 @@ export class DownwardSource {
     return this.reading;
   }
 
-  private async readAndPublish(): Promise<void> {
+  /** True when the directory and `..data` are what the last read saw and the watch is healthy. */
+  private unchanged(): boolean {
+    const last = this.last;
+    if (!last || last.generation === undefined || !this.watching()) return false;
+    try {
+      const st = statSync(this.o.dir);
+      if (`${st.dev}:${st.ino}` !== last.identity) return false;
+      return readlinkSync(join(this.o.dir, DATA)) === last.generation;
+    } catch {
+      return false;
+    }
+  }
+
+  private watching(): boolean {
+    return this.watcher !== undefined && !this.watcher.failed && !this.watchStale && this.watcher.identity === this.last?.identity;
+  }
+
+  private async pass(kind: Kind): Promise<void> {
+    if (kind === 'check' && this.unchanged()) return;
     let gen: Generation;
     try {
       gen = await readGeneration(this.o.dir, this.o.maxFileBytes);
@@ -216,111 +165,168 @@ export class DownwardSource {
       this.onReadError(err);
       return;
     }
-    this.ensureWatching();
-    const items = new Map<string, VolumeItem>();
-    const problems: Problem[] = [];
-    for (const [rel, content] of gen.files) {
-      const item: VolumeItem = content instanceof Uint8Array ? parseVolumeFile(rel, content) : { type: 'error', message: content.message };
-      if (item.type === 'error') {
-        problems.push({ file: rel, message: item.message });
-        const prev = this.lastGood.get(rel);
-        if (prev) items.set(rel, prev);
-      } else {
-        items.set(rel, item);
-      }
-    }
-    this.lastGood = items;
-    const part = assembleVolumePart(items);
-    this.o.onPart(part);
-    this.report(problems, gen.generation, gen.files.size);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.busyDelay = 0;
+    this.unstable = 0;
+    this.last = { generation: gen.generation, identity: gen.identity };
+    const { problems, withheld } = this.publish(gen);
+    if (!this.watching()) await this.rewatch(gen.identity);
+    this.report(problems, withheld, gen);
     this.o.onRead?.();
   }
 
-  private report(problems: Problem[], generation: string | undefined, files: number): void {
-    const detail = { dir: this.o.dir, files, kubeletLayout: generation !== undefined };
-    if (problems.length === 0) {
-      this.status.set('ok', undefined, detail);
-      return;
+  private publish(gen: Generation): { problems: Problem[]; withheld: Problem[] } {
+    const items = new Map<string, VolumeItem>();
+    const problems: Problem[] = [...gen.problems];
+    const withheld: Problem[] = [];
+    for (const [rel, content] of gen.files) {
+      let item: VolumeItem = content instanceof Uint8Array ? parseVolumeFile(rel, content) : { type: 'error', message: content.message };
+      if (item.type === 'file' && content instanceof Uint8Array) {
+        const why = withheldReason(rel, content);
+        if (why !== undefined) {
+          withheld.push({ file: rel, message: why });
+          continue;
+        }
+      }
+      if (item.type === 'error') {
+        problems.push({ file: rel, message: item.message });
+        const prev = this.lastGood.get(rel);
+        if (prev) item = prev;
+        else continue;
+      }
+      items.set(rel, item);
     }
-    const message = problems.map((p) => (p.message.startsWith(`${p.file}:`) ? p.message : `${p.file}: ${p.message}`)).join('; ');
-    this.status.set(
-      'degraded',
-      {
-        reason: 'BadFile',
-        message,
-        hint: 'the last good value of each listed file is still served; fix the file (or the pod spec item that produces it) and it recovers by itself',
-      },
-      { ...detail, problems },
-    );
+    this.lastGood = items;
+    this.o.onPart(assembleVolumePart(items));
+    return { problems, withheld };
+  }
+
+  private report(problems: Problem[], withheld: Problem[], gen: Generation): void {
+    const detail = {
+      dir: this.o.dir,
+      files: gen.files.size,
+      kubeletLayout: gen.generation !== undefined,
+      ...(withheld.length > 0 ? { withheld } : {}),
+    };
+    if (problems.length > 0) {
+      const message = problems.map((p) => (p.file === '' || p.message.startsWith(`${p.file}:`) ? p.message : `${p.file}: ${p.message}`)).join('; ');
+      this.status.set(
+        'degraded',
+        {
+          reason: 'BadFile',
+          message,
+          hint: 'the last good value of each listed file is still served; fix the file (or the pod spec item that produces it) and it recovers by itself',
+        },
+        { ...detail, problems },
+      );
+    } else if (this.notWatching !== undefined) {
+      this.status.set(
+        'degraded',
+        {
+          reason: 'NotWatching',
+          message: `${this.o.dir} is read but not watched: ${this.notWatching}; changes are seen only on the periodic re-read`,
+          hint: 'the watch is retried by itself; if this stays, raise the inotify limits (fs.inotify.max_user_watches / max_user_instances) on the node',
+        },
+        detail,
+      );
+    } else {
+      this.status.set('ok', undefined, detail);
+    }
   }
 
   private onReadError(err: unknown): void {
-    const code = errCode(err);
-    if (code === 'ENOENT' || code === 'ENOTDIR') {
-      this.status.set('missing', {
-        reason: 'NotFound',
-        message: `directory ${this.o.dir} does not exist`,
-        hint: `mount a downwardAPI volume at ${this.o.dir} (without subPath) or set PODMETA_DOWNWARD_DIR; it is picked up when it appears`,
-      }, { dir: this.o.dir, keepingLastGood: this.lastGood.size > 0 });
-      void this.unwatch();
-      this.pollForDirectory();
-      return;
+    const e = err instanceof VolumeReadError ? err : new VolumeReadError('unreadable', `cannot read ${this.o.dir}: ${(err as Error).message}`);
+    const dir = this.o.dir;
+    const kept = { dir, keepingLastGood: this.lastGood.size > 0 };
+    let retryMs = this.o.missingPollMs;
+    let error: StatusError;
+    switch (e.kind) {
+      case 'missing':
+        this.status.set('missing', {
+          reason: 'NotFound',
+          message: `directory ${dir} does not exist`,
+          hint: `mount a downwardAPI volume at ${dir} (without subPath) or set PODMETA_DOWNWARD_DIR; it is picked up when it appears`,
+        }, kept);
+        this.last = undefined;
+        void this.unwatch();
+        this.retry(retryMs);
+        return;
+      case 'busy':
+        this.busyDelay = Math.min(BUSY_MAX_MS, Math.max(BUSY_MIN_MS, this.busyDelay * 2));
+        this.status.set('degraded', {
+          reason: e.code ?? 'EMFILE',
+          message: `cannot open the files of ${dir}: ${e.message}; retrying every ${this.busyDelay} ms or less`,
+          hint: 'the last good values are still served; the process is at its open-files limit: raise the container\'s limit (ulimit -n / RLIMIT_NOFILE) or lower PODMETA_MAX_STREAMS',
+        }, kept);
+        this.retry(this.busyDelay);
+        return;
+      case 'unstable':
+        // generations replaced each other through every attempt: try again soon, report only if it persists
+        this.unstable++;
+        if (this.unstable >= 3) {
+          this.status.set('degraded', {
+            reason: 'Unstable',
+            message: `${e.message}; retrying`,
+            hint: 'the last good values are still served; something rewrites the volume continuously (kubelet writes a generation at most every few seconds)',
+          }, kept);
+        }
+        this.retry(Math.min(20 * this.unstable, 200));
+        return;
+      case 'escape':
+        error = {
+          reason: 'OutsideVolume',
+          message: e.message,
+          hint: `the last good values are still served; ${dir} must be a downwardAPI volume written only by kubelet: mount it read-only, never write into it, and check what replaced ..data`,
+        };
+        break;
+      default:
+        error = {
+          reason: e.code ?? 'ReadError',
+          message: e.message,
+          hint: 'check the volume mount and its permissions (the agent runs as a non-root user); the last good values are still served',
+        };
     }
-    this.status.set('error', {
-      reason: code ?? 'ReadError',
-      message: `cannot read ${this.o.dir}: ${(err as Error).message}`,
-      hint: 'check the volume mount and its permissions (the agent runs as a non-root user); the last good values are still served',
-    }, { dir: this.o.dir });
+    this.watchStale = true;
+    this.status.set('error', error, kept);
+    this.retry(retryMs);
   }
 
-  private pollForDirectory(): void {
-    if (this.missingTimer || this.stopped) return;
-    this.missingTimer = setInterval(() => {
-      void lstat(this.o.dir).then(
-        () => {
-          clearInterval(this.missingTimer);
-          this.missingTimer = undefined;
-          this.trigger(true);
-        },
-        () => {},
-      );
-    }, this.o.missingPollMs);
-    this.missingTimer.unref();
+  private retry(ms: number): void {
+    if (this.stopped) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.run('read');
+    }, ms);
+    this.retryTimer.unref();
   }
 
   private async unwatch(): Promise<void> {
     const w = this.watcher;
     this.watcher = undefined;
-    await w?.close().catch(() => {});
+    await w?.close();
   }
 
-  private ensureWatching(): void {
-    if (this.watcher || this.stopped) return;
-    const dir = this.o.dir;
-    const w = watch(dir, {
-      depth: 0,
-      ignoreInitial: true,
-      followSymlinks: false,
-      atomic: false,
-      persistent: false,
-      alwaysStat: false,
-    });
-    // `..data` is kubelet's "a new generation is live". chokidar throttles repeated events on one path,
-    // so a quick second swap can go unreported on `..data`: any event in the directory (the new
-    // timestamp dir appearing, the old one removed, a plain file edited) schedules a read too. Reads are
-    // debounced and publish only real changes, so the extra triggers cost one directory walk.
-    w.on('all', () => this.trigger());
-    // events before chokidar is ready are not reported: read once more when it is
-    this.watchReady = new Promise((resolve) =>
-      w.once('ready', () => {
-        this.trigger(true);
-        resolve();
-      }),
-    );
-    w.on('error', (err) => {
-      this.o.log.warn('volume watcher error; relying on re-reads', { dir, err });
-      this.trigger();
-    });
-    this.watcher = w;
+  private async rewatch(identity: string): Promise<void> {
+    await this.unwatch();
+    if (this.stopped) return;
+    try {
+      this.watcher = await VolumeWatcher.open(this.o.dir, identity, {
+        onCommit: () => void this.run('check'),
+        onOther: () => this.trigger(),
+        onError: (err) => {
+          this.o.log.warn('volume watch error; re-establishing it', { dir: this.o.dir, err });
+          void this.run('read');
+        },
+      });
+      this.watchStale = false;
+      this.notWatching = undefined;
+      // events between the read and the watch being ready were not seen
+      this.pending = stronger(this.pending, 'check');
+    } catch (err) {
+      this.notWatching = (err as Error).message;
+      this.retry(this.o.missingPollMs);
+    }
   }
 }
