@@ -11,7 +11,7 @@
 import { mkdir, readFile, readdir, readlink, rename, rm, symlink, writeFile, lstat, chmod } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { randomInt } from 'node:crypto';
-import { quoteGo } from '../../src/goformat.js';
+import { compareGoStrings, goQuote } from './goquote-encode.js';
 
 export type Payload = Record<string, string | Uint8Array>;
 export type Step = 'compared' | 'wrote-timestamp-dir' | 'linked-data-tmp' | 'renamed-data' | 'linked-top-level' | 'removed-old-dir';
@@ -142,8 +142,9 @@ export class KubeletVolume {
   }
 }
 
-/** kubelet's FormatMap: `key="value"` lines (Go %q), keys sorted byte-wise, joined by "\n", no trailing newline. */
-export function formatMap(m: Record<string, string>, quote: (s: string) => string = quoteGo): string {
-  const keys = Object.keys(m).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+/** kubelet's FormatMap: `key="value"` lines (Go %q), keys sorted byte-wise, joined by "\n", no trailing newline.
+ * Quoted with the test suite's independent Go `%q` encoder (goquote-encode.ts), never with src/goformat.ts. */
+export function formatMap(m: Record<string, string>, quote: (s: string) => string = goQuote): string {
+  const keys = Object.keys(m).sort(compareGoStrings);
   return keys.map((k) => `${k}=${quote(m[k]!)}`).join('\n');
 }
