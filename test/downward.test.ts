@@ -184,6 +184,7 @@ test('reads racing a stream of kubelet updates always get one whole generation (
     const g = /gen="(\d+)"/.exec(text[0]!)?.[1];
     assert.deepEqual(text, [`gen="${g}"`, `gen="${g}"`, `p${g}`], 'one generation');
     reads++;
+    await new Promise((r) => setImmediate(r)); // a read is synchronous work: let the writer run
   }
   await writer;
   assert.ok(reads > 10, `raced ${reads} reads`);

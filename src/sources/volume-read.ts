@@ -256,7 +256,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /**
  * Read one consistent generation: resolve `..data` once, read from that timestamp dir, check it is still
  * current afterwards. A generation that changed or vanished mid-read is retried with a short backoff
- * (0, 1, 2, 4 … 32 ms); only the volume directory itself being gone is `missing`.
+ * (0, 1, 2, 4 … 32 ms); only the volume directory itself being gone is `missing`. Each attempt is one
+ * synchronous pass (see the top of this file): a caller that loops on it must yield to the event loop.
  * @throws VolumeReadError
  */
 export async function readGeneration(dir: string, maxFileBytes: number, attempts = 12): Promise<Generation> {
