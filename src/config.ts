@@ -61,7 +61,12 @@ export const DEFAULTS = {
   PODMETA_MAX_STREAMS: '1024',
   PODMETA_RESYNC_SECONDS: '60',
   PODMETA_DEBOUNCE_MS: '15',
-  PODMETA_MAX_FILE_BYTES: '1048576',
+  // Every valid pod's volume files fit: annotations are at most 256 KiB of keys + values (apimachinery
+  // TotalAnnotationSizeLimitB); in kubelet's `%q` file a value byte becomes at most 4 (`\x01`), a key byte stays
+  // 1, and each line adds 4 (`=`, two quotes, `\n`) — worth more than 4 per byte of budget only for the 62
+  // one-character keys. So ≤ 4 × 262 144 + 62 = 1 048 638 bytes; labels are raw ASCII, smaller than the
+  // pod object itself (≤ 1.5 MiB in etcd). 2 MiB covers both with room to spare.
+  PODMETA_MAX_FILE_BYTES: '2097152',
 } as const;
 
 /** `host:port`, `[v6]:port`; port 0..65535 (0 = any free port, for tests). */

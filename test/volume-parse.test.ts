@@ -217,3 +217,19 @@ describe('assembleVolumePart', () => {
     assert.equal(JSON.stringify(files), '{"__proto__":"x"}');
   });
 });
+
+describe('invalid UTF-8 (the documented rule: one U+FFFD per maximal subpart, as TextDecoder)', () => {
+  const raw = (...bytes: number[]): Uint8Array => Uint8Array.from(bytes);
+  it('a truncated sequence is one U+FFFD, each stray byte one', () => {
+    assert.deepEqual(parseVolumeFile('note', raw(0xe2, 0x82)), { type: 'file', value: '\ufffd' });
+    assert.deepEqual(parseVolumeFile('note', raw(0xe2, 0x82, 0x41)), { type: 'file', value: '\ufffdA' });
+    assert.deepEqual(parseVolumeFile('note', raw(0xff, 0xfe)), { type: 'file', value: '\ufffd\ufffd' });
+    assert.deepEqual(parseVolumeFile('note', raw(0xf0, 0x9f, 0x98, 0xff)), { type: 'file', value: '\ufffd\ufffd' });
+    // a surrogate encoded in UTF-8 (ED A0 80) is three maximal subparts: ED is valid only before 80..9F
+    assert.deepEqual(parseVolumeFile('note', raw(0xed, 0xa0, 0x80)), { type: 'file', value: '\ufffd\ufffd\ufffd' });
+  });
+  it('the same rule inside a Go-quoted label value (`\\x` escapes are bytes, decoded once at the end)', () => {
+    const item = parseVolumeFile('labels', b('a="\\xe2\\x82"\nb="\\xe2\\x82\\xac"\nc="\\xff\\xfe"'));
+    assert.deepEqual(item, { type: 'map', field: 'labels', value: { a: '\ufffd', b: '€', c: '\ufffd\ufffd' } });
+  });
+});
