@@ -47,11 +47,12 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
-# Build metadata is baked into dist/ by `npm run build` from these two variables (unset: the version from
+# `npm run build:agent`: dist/ only (`npm run build` also builds the client library in client/, which is not
+# part of the image). Build metadata is baked into dist/ from these two variables (unset: the version from
 # package.json, revision "unknown" — .git is not in the build context).
 ARG PODMETA_VERSION
 ARG PODMETA_REVISION
-RUN PODMETA_VERSION="${PODMETA_VERSION}" PODMETA_REVISION="${PODMETA_REVISION}" npm run build \
+RUN PODMETA_VERSION="${PODMETA_VERSION}" PODMETA_REVISION="${PODMETA_REVISION}" npm run build:agent \
  && test -f dist/main.js && test -f dist/cli.js
 
 # Production dependencies for the target platform, without install scripts; and the target platform's Node

@@ -249,14 +249,26 @@ const RELATIVE_IMPORT = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)['"](\.{1,2}\
 
 /** Problems with the build context: files the build stage needs (package files, the build script and what it
  *  names, every file tsc type-checks and their relative imports) that .dockerignore leaves out. */
-async function buildContextProblems(files: ReadonlySet<string>, pkg: PackageJson): Promise<string[]> {
+/** The command line of `npm run <name>`, with nested `npm run X` expanded. */
+function expandScript(pkg: PackageJson, name: string, depth = 0): string {
+  const cmd = pkg.scripts?.[name] ?? '';
+  if (depth > 5) return cmd;
+  return cmd.replace(/\bnpm\s+run(?:-script)?\s+([\w:.-]+)/g, (_all, n: string) => `( ${expandScript(pkg, n, depth + 1)} )`);
+}
+
+/** The npm script the Dockerfile's build stage runs (`npm run build…`). */
+function dockerBuildScript(dockerfile: string): string {
+  return /\bnpm\s+run\s+(build[\w:.-]*)/.exec(dockerfile)?.[1] ?? 'build';
+}
+
+async function buildContextProblems(files: ReadonlySet<string>, pkg: PackageJson, script = 'build'): Promise<string[]> {
   const out: string[] = [];
   const need = (file: string, why: string) => {
     if (!files.has(file)) out.push(`${file} (${why}) is not in the build context`);
   };
   need('package.json', 'npm ci');
   need('package-lock.json', 'npm ci');
-  const build = pkg.scripts?.build ?? '';
+  const build = expandScript(pkg, script);
   const tsconfigs = [...build.matchAll(/\btsc\b[^&|;]*?-p\s+(\S+)/g)].map((m) => m[1]!);
   const scripts = [...build.matchAll(/\b(?:node|tsx)\s+(?:--\S+\s+)*([\w./-]+\.[cm]?[jt]s)\b/g)].map((m) => m[1]!);
   const resolveImport = (from: string, spec: string): string[] => {
@@ -276,6 +288,12 @@ async function buildContextProblems(files: ReadonlySet<string>, pkg: PackageJson
     need(s, 'npm run build');
     if (!files.has(s)) continue;
     const text = await checkImports(s);
+    // entry points given as literal paths, and paths built with a `here('…')`-style helper relative to the script
+    for (const m of text.matchAll(/\bhere\(\s*['"](\.{1,2}\/[^'"]+\.[cm]?[jt]s)['"]\s*\)/g)) {
+      const entry = path.posix.normalize(path.posix.join(path.posix.dirname(s), m[1]!));
+      need(entry, `named by ${s}`);
+      if (files.has(entry) && /\.[cm]?ts$/.test(entry)) await checkImports(entry);
+    }
     for (const m of text.matchAll(/entryPoints:\s*\[([^\]]*)\]/g))
       for (const e of m[1]!.matchAll(/['"]([^'"]+)['"]/g)) need(path.posix.normalize(e[1]!), `entry point in ${s}`);
   }
@@ -367,8 +385,8 @@ describe('Dockerfile', () => {
     ['final base: a shell image with a RUN', (t) => t.replace('USER 65532:65532', 'RUN true\nUSER 65532:65532'), /RUNs a command, but its base gcr\.io\/distroless\/cc-debian13:nonroot has no shell/],
     ['no node binary in a distroless final', (t) => t.replace(NODE_BIN, ''), /final base has no Node/],
     ['no npm ci in build', (t) => t.replace('RUN npm ci --no-audit --no-fund\n', ''), /full npm ci before npm run build/],
-    ['missing script', (t) => t.replace('" npm run build \\\n', '" npm run bundle \\\n'), /npm run bundle but package.json has no such script/],
-    ['script removed from package.json', (t) => t, /npm run build but package.json has no such script/, (p) => ({ ...p, scripts: {} })],
+    ['missing script', (t) => t.replace('" npm run build:agent \\\n', '" npm run bundle \\\n'), /npm run bundle but package.json has no such script/],
+    ['script removed from package.json', (t) => t, /npm run build:agent but package.json has no such script/, (p) => ({ ...p, scripts: {} })],
     ['no version arg', (t) => t.replace('ARG PODMETA_VERSION\nARG PODMETA_REVISION\nRUN', 'ARG PODMETA_REVISION\nRUN'), /build stage must declare ARG PODMETA_VERSION/],
     ['no production install', (t) => t.replace('npm ci --omit=dev --ignore-scripts', 'npm ci --ignore-scripts'), /no stage runs npm ci --omit=dev|installs dev dependencies/],
     ['install scripts run', (t) => t.replace('--omit=dev --ignore-scripts', '--omit=dev'), /must use --ignore-scripts/],
@@ -408,14 +426,14 @@ describe('Dockerfile', () => {
 
   it('the build context holds everything npm ci and npm run build need', async () => {
     const files = await contextFiles(ROOT, ignoreMatcher(dockerignore));
-    assert.deepEqual(await buildContextProblems(files, pkg), []);
+    assert.deepEqual(await buildContextProblems(files, pkg, dockerBuildScript(dockerfile)), []);
     assert.ok(files.has('src/main.ts') && files.has('src/cli.ts'));
     for (const f of files) assert.doesNotMatch(f, /^(test|bench|docs|k8s|dist|\.tmp)\//, `${f} is left out of the context`);
   });
 
   it('the context check catches a .dockerignore that drops what the build needs', async () => {
-    const problems = async (ignore: string) => (await buildContextProblems(await contextFiles(ROOT, ignoreMatcher(ignore)), pkg)).join('\n');
-    const script = /node\s+(\S+\.m?js)/.exec(pkg.scripts?.build ?? '')?.[1];
+    const problems = async (ignore: string) => (await buildContextProblems(await contextFiles(ROOT, ignoreMatcher(ignore)), pkg, dockerBuildScript(dockerfile))).join('\n');
+    const script = /node\s+(\S+\.m?js)/.exec(expandScript(pkg, dockerBuildScript(dockerfile)))?.[1];
     assert.ok(script, 'the build script runs a node script');
     assert.match(await problems(`${dockerignore}\n${path.posix.dirname(script)}\n`), new RegExp(`${script.replace(/\./g, '\\.')} \\(npm run build\\) is not in the build context`));
     assert.match(await problems(`${dockerignore}\nsrc/http\n`), /src\/\S+ imports \.\/http\/\S+, which is not in the build context|src\/main\.ts \(entry point/);
@@ -424,6 +442,13 @@ describe('Dockerfile', () => {
     const keepDemo = dockerignore.replace(/^demo$/m, '').replace(/^bench$/m, '');
     assert.notEqual(keepDemo, dockerignore);
     assert.match(await problems(keepDemo), /(demo|bench)\/\S+ imports \.\.\/test\/support\/\S+, which is not in the build context/);
+  });
+
+  it('the context check follows nested npm run scripts of the build the Dockerfile runs', async () => {
+    const files = await contextFiles(ROOT, ignoreMatcher(dockerignore));
+    assert.equal(dockerBuildScript(dockerfile), 'build:agent');
+    const nested = { ...pkg, scripts: { ...pkg.scripts, 'build:agent': `${pkg.scripts?.['build:agent'] ?? ''} && npm run extra`, extra: 'tsx demo/demo.ts' } };
+    assert.match((await buildContextProblems(files, nested, 'build:agent')).join('\n'), /demo\/demo\.ts \(npm run build\) is not in the build context/);
   });
 
   it('the .dockerignore matcher follows Docker semantics', () => {
