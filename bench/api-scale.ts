@@ -8,6 +8,9 @@
 // backoff / bookmark / guard timings on the client side), so the request counts per simulated hour are the
 // ones a real cluster would see; they are then extrapolated to 10 000 pods.
 // The quiet window (minutes 5–19) shows the steady state: no list, no get — only watch renewals.
+// Every agent runs with the default PODMETA_NODE_LABELS. Run twice: pods without topology labels (the Node is
+// watched too) and pods carrying topology.kubernetes.io/zone + /region (Kubernetes ≥ 1.35, KEP-4742: the
+// Node is never read).
 //
 //   tsx bench/api-scale.ts [agents] [simulatedMinutes]
 
@@ -24,6 +27,8 @@ export interface ApiScaleOptions {
   /** real ms per simulated ms (default 1/120: one simulated hour takes 30 s) */
   timeScale?: number;
   nodes?: number;
+  /** the pods carry the topology labels (zone, region) that Kubernetes ≥ 1.35 copies from the Node */
+  topology?: boolean;
   print?: (line: string) => void;
 }
 
@@ -32,14 +37,18 @@ const count = (rs: readonly RequestRecord[], verb: string, resource?: string): n
   rs.filter((r) => r.verb === verb && (resource === undefined || r.resource === resource)).length;
 
 export async function runApiScale(opts: ApiScaleOptions = {}): Promise<Record<string, number>> {
-  const { agents = 300, simulatedMinutes = 60, timeScale = 1 / 120, nodes = 20, print = () => {} } = opts;
+  const { agents = 300, simulatedMinutes = 60, timeScale = 1 / 120, nodes = 20, topology = false, print = () => {} } = opts;
   const S = timeScale;
   const minute = 60_000 * S; // real ms per simulated minute
   const token = fakeJwt('default', 'podmeta');
   const server = await FakeApiServer.start({ tokens: [token], timeScale: S, bookmarkIntervalMs: 60_000 * S });
   const sa = await SaDir.create({ token, caPem: server.caPem });
   for (let n = 0; n < nodes; n++) server.putNode(sampleNode(`node-${n}`));
-  for (let i = 0; i < agents; i++) server.putPod(samplePod({ name: `pod-${i}`, nodeName: `node-${i % nodes}` }));
+  const zoneOf = (n: number) => ({ zone: `eu-west-1${'abc'[n % 3]}`, region: 'eu-west-1' });
+  for (let i = 0; i < agents; i++) {
+    server.putPod(samplePod({ name: `pod-${i}`, nodeName: `node-${i % nodes}`, ...(topology ? { topology: zoneOf(i % nodes) } : {}) }));
+  }
+  const watchesPerAgent = topology ? 1 : 2;
 
   const timing: Partial<ApiTiming> = {
     tokenRefreshMs: 60_000 * S,
@@ -67,6 +76,7 @@ export async function runApiScale(opts: ApiScaleOptions = {}): Promise<Record<st
       servicePort: server.port,
       podName: `pod-${i}`,
       nodeLabels: ['topology.kubernetes.io/zone', 'topology.kubernetes.io/region', 'node.kubernetes.io/instance-type', 'kubernetes.io/arch', 'kubernetes.io/os'],
+      nodeLabelsDefault: true,
       log,
       onPart: () => void parts++,
       onStatus: () => {},
@@ -75,7 +85,7 @@ export async function runApiScale(opts: ApiScaleOptions = {}): Promise<Record<st
     sources.push(src);
     await src.start();
   }
-  await server.waitFor(() => server.watchCount === 2 * agents, `${2 * agents} watches`, 60_000);
+  await server.waitFor(() => server.watchCount === watchesPerAgent * agents, `${watchesPerAgent * agents} watches`, 60_000);
   const rssPerAgent = (process.memoryUsage().rss - rss0) / agents;
   const startup = { lists: count(server.requests, 'list'), watches: count(server.requests, 'watch'), ms: Date.now() - tStart };
   print(`${agents} agents watching (${server.watchCount} streams) after ${startup.ms} ms: ${startup.lists} lists, ${startup.watches} watches`);
@@ -129,6 +139,10 @@ export async function runApiScale(opts: ApiScaleOptions = {}): Promise<Record<st
     agents,
     simulatedMinutes,
     timeScale: S,
+    topologyLabelsOnPods: topology ? 1 : 0,
+    'requests/agent/h': perAgentHour(all.length),
+    'node.requests/agent/h': perAgentHour(all.filter((r) => r.resource === 'nodes').length),
+    'node.requests/agent (whole run)': round(server.requests.filter((r) => r.resource === 'nodes').length / agents),
     'lists/agent/h': perAgentHour(count(all, 'list')),
     'watches/agent/h': perAgentHour(count(all, 'watch')),
     'gets/agent/h': perAgentHour(count(all, 'get')),
@@ -177,9 +191,14 @@ function round(n: number): number {
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const agents = Number(process.argv[2] ?? 300);
   const minutes = Number(process.argv[3] ?? 60);
-  const r = await runApiScale({ agents, simulatedMinutes: minutes, print: (l) => console.log(l) });
+  const runs = [];
+  for (const topology of [false, true]) {
+    console.log(`--- pods ${topology ? 'WITH' : 'without'} topology labels (default PODMETA_NODE_LABELS)`);
+    runs.push(await runApiScale({ agents, simulatedMinutes: minutes, topology, print: (l) => console.log(l) }));
+  }
   console.log('');
-  for (const [k, v] of Object.entries(r)) console.log(`${k.padEnd(34)} ${v}`);
+  console.log(`${'metric'.padEnd(38)} ${'no topology'.padStart(12)} ${'topology'.padStart(12)}`);
+  for (const k of Object.keys(runs[0]!)) console.log(`${k.padEnd(38)} ${String(runs[0]![k]).padStart(12)} ${String(runs[1]![k]).padStart(12)}`);
   console.log('');
   console.log('reference: @kubernetes/client-node 2.0.1 renews a quiet watch every 30 s = 120 watches/h per resource;');
   console.log('           a 10 s GET poller = 360 gets/h. Steady state here: watch renewals only (timeoutSeconds 300–600).');

@@ -16,3 +16,12 @@ test('api scale bench (10 agents, 45 simulated minutes at 1/600): no polling in 
   assert.equal(r['drops'], 2);
   assert.equal(r['compactions'], 1);
 });
+
+test('api scale bench with topology labels on the pods (default PODMETA_NODE_LABELS): zero Node requests, half the watches', async () => {
+  const r = await runApiScale({ agents: 10, simulatedMinutes: 25, timeScale: 1 / 600, topology: true });
+  assert.equal(r['node.requests/agent (whole run)'], 0);
+  assert.equal(r['node.watches/agent/h'], 0);
+  assert.ok(r['pod.watches/agent/h']! > 0);
+  assert.equal(r['steady.lists/agent/h'], 0);
+  assert.equal(r['lists/agent after a drop (min 20–30)'], 0);
+});
