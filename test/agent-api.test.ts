@@ -273,3 +273,16 @@ test('KUBERNETES_SERVICE_PORT=abc with PODMETA_API=auto: the agent starts, serve
   assert.equal((await getJson(agent, '/metadata')).pod.name, POD);
   assert.equal((await fetch(agent.probe + '/readyz')).status, 200);
 });
+
+test('PODMETA_CONTAINER naming no container: /status api degraded with a hint listing the names; resources stay the downward ones', async (t) => {
+  const { agent } = await cluster(t, { config: { PODMETA_CONTAINER: 'nope' }, pod: { initContainers: true } });
+  const st = await eventually(async () => {
+    const x = await getJson(agent, '/status');
+    return x.sources.api.error?.reason === 'ContainerUnknown' ? x : undefined;
+  });
+  assert.equal(st.sources.api.state, 'degraded');
+  assert.match(st.sources.api.error.hint, /main, podmeta, log-shipper/);
+  const doc = await getJson(agent, '/metadata');
+  assert.equal(doc.pod.phase, 'Running');
+  assert.deepEqual(doc.resources, { requests: { cpu: '15m', cpuMillicores: 15 }, limits: { memory: '4Mi', memoryBytes: 4194304 } });
+});

@@ -224,3 +224,11 @@ export function credentialsUnusable(saDir: string, problems: readonly string[]):
       `Set PODMETA_API=off to use only the downward API`,
   };
 }
+
+export function containerUnknown(container: string, names: readonly string[]): StatusError {
+  return {
+    reason: 'ContainerUnknown',
+    message: `PODMETA_CONTAINER=${container} names no container of this pod (it has: ${names.join(', ') || 'none'}); resources show the downward values`,
+    hint: `set PODMETA_CONTAINER to the app container's name (one of: ${names.join(', ') || 'none'}), or unset it`,
+  };
+}

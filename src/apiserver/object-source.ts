@@ -31,6 +31,8 @@ export interface ObjectKind {
   toPart(object: KubeObject, deleted: boolean): SourcePart;
   deletedHint(): StatusError;
   notFoundHint(): StatusError;
+  /** something wrong with the object as configured (served anyway, reported 'degraded') */
+  check?(object: KubeObject): StatusError | undefined;
   /** extra /status detail (e.g. the node's watch/get mode) */
   detail?(): Readonly<Record<string, unknown>> | undefined;
 }
@@ -120,7 +122,10 @@ export class ObjectSource {
     const detail = this.kind.detail?.();
     if (this.deleted) status.set('degraded', this.kind.deletedHint(), detail);
     else if (this.notFound && !this.lastObject) status.set('error', this.kind.notFoundHint(), detail);
-    else if (this.lastObject) status.set('ok', undefined, detail);
+    else if (this.lastObject) {
+      const problem = this.kind.check?.(this.lastObject);
+      status.set(problem ? 'degraded' : 'ok', problem, detail);
+    }
   }
 
   /** a request failed: 'error' when nothing is known yet or a retry will not fix it soon, else 'degraded' */

@@ -5,9 +5,9 @@
 // 'degraded' status.
 
 import type { SourcePart } from '../document.js';
-import { podDeleted, podNotFound } from './hints.js';
+import { containerUnknown, podDeleted, podNotFound } from './hints.js';
 import { ObjectSource, type ObjectSourceOptions } from './object-source.js';
-import { podToPart, serviceAccountOfPod } from './pod.js';
+import { containerNames, podToPart, serviceAccountOfPod } from './pod.js';
 import type { KubeObject } from './watch.js';
 
 export interface PodSourceOptions extends Omit<ObjectSourceOptions, 'serviceAccount'> {
@@ -35,6 +35,7 @@ export class PodSource {
         collectionPath: `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`,
         toPart: (pod, deleted): SourcePart => podToPart(pod, { includeMeta: this.withMeta, deleted, container: o.container }),
         deletedHint: () => podDeleted(namespace, name),
+        check: (pod) => (o.container !== undefined ? containerProblem(pod, o.container) : undefined),
         notFoundHint: () => podNotFound(namespace, name),
       },
     );
@@ -67,4 +68,9 @@ export class PodSource {
       })
       .finally(() => clearTimeout(this.grace));
   }
+}
+
+function containerProblem(pod: KubeObject, container: string) {
+  const names = containerNames(pod);
+  return names.includes(container) ? undefined : containerUnknown(container, names);
 }

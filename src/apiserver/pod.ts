@@ -245,3 +245,8 @@ export function serviceAccountOfPod(pod: KubeObject | undefined): string | undef
   const ns = str(pod?.metadata?.namespace);
   return sa && ns ? `${ns}/${sa}` : undefined;
 }
+
+/** The names pod.containers lists (regular containers, then native sidecars). */
+export function containerNames(pod: KubeObject): string[] {
+  return listContainers((pod.spec ?? {}) as PodSpec, (pod.status ?? {}) as PodStatus).map((l) => l.info.name);
+}
