@@ -2,14 +2,10 @@
 // ServiceAccount to bind it to (from the Status message, else the token's claims, else the pod spec).
 // Nothing here ever includes the token.
 
+import type { StatusError } from '../status.js';
 import type { ApiRequestError } from './transport.js';
 import type { Resource, Verb } from './watch.js';
 
-export interface StatusError {
-  message: string;
-  hint: string;
-  reason: string;
-}
 
 export interface HintContext {
   resource: Resource;

@@ -3,7 +3,8 @@
 // Each source only says how an object becomes a part and which hints name "deleted" / "not found".
 
 import type { SourcePart } from '../document.js';
-import { describeFailure, type HintContext, type StatusError } from './hints.js';
+import type { StatusError } from '../status.js';
+import { describeFailure, type HintContext } from './hints.js';
 import type { StatusReporter } from './status.js';
 import type { ApiTiming } from './timing.js';
 import type { ApiRequestError, Transport } from './transport.js';

@@ -1,7 +1,7 @@
 // The API and node sources' status: the one reporter every source uses (src/status.ts), plus the API's
 // "starting" state.
 
-import type { StatusError } from './hints.js';
+import type { StatusError } from '../status.js';
 
 export { StatusReporter } from '../status.js';
 
