@@ -121,6 +121,13 @@ test('pod not found (wrong name): error with the POD_NAME hint; picked up when i
   await h.waitStatus('api', (s) => s.state === 'ok');
 });
 
+test('pod not found but NODE_NAME known: the Node is still read (the node decision does not wait forever for the pod)', async (t) => {
+  const h = await harness(t, { source: { podName: 'nope-123', nodeName: 'k8s-node1' } });
+  await h.waitStatus('api', (s) => s.error?.reason === 'NotFound');
+  const part = await h.waitPart('node', (p) => p !== undefined);
+  assert.equal(part?.node?.labels?.['kubernetes.io/arch'], 'amd64');
+});
+
 test('node not found in the list (wrong NODE_NAME) → error with the NODE_NAME hint', async (t) => {
   const h = await harness(t, { source: { nodeName: 'ghost' } });
   const st = await h.waitStatus('node', (s) => s.error?.reason === 'NotFound');

@@ -237,3 +237,53 @@ test("'auto' guard before any bookmark: a half-open stream is caught at 3 × the
   });
   await h.waitPart('api', (p) => p?.pod?.labels?.alive === 'yes');
 });
+
+test('fake API server: watch-list streaming as the real server serves it (initial ADDED, annotated bookmark, live events) and its refusal', async (t) => {
+  const https = await import('node:https');
+  const { LineDecoder } = await import('../src/apiserver/lines.js');
+  const { FakeApiServer, samplePod } = await import('./support/fake-apiserver.js');
+  const open = (server: InstanceType<typeof FakeApiServer>, query: string) =>
+    new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+      const req = https.get(new URL(`/api/v1/namespaces/default/pods?${query}`, server.url), { ca: server.caPem, headers: { Authorization: 'Bearer test-token' } }, resolve);
+      req.on('error', reject);
+    });
+  const server = await FakeApiServer.start();
+  t.after(() => server.close());
+  server.putPod(samplePod());
+  const q = 'watch=1&fieldSelector=metadata.name%3Dweb-5d9c7b8f4-x7k2p&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true';
+  const res = await open(server, q);
+  t.after(() => res.destroy());
+  assert.equal(res.statusCode, 200);
+  const events: any[] = [];
+  const decoder = new LineDecoder();
+  res.on('data', (c: Buffer) => events.push(...decoder.push(c).map((l) => JSON.parse(l))));
+  await waitFor(() => events.length >= 2, 'initial events');
+  assert.equal(events[0].type, 'ADDED');
+  assert.equal(events[0].object.metadata.name, 'web-5d9c7b8f4-x7k2p');
+  assert.equal(events[1].type, 'BOOKMARK');
+  assert.equal(events[1].object.metadata.annotations['k8s.io/initial-events-end'], 'true');
+  assert.equal(events[1].object.metadata.resourceVersion, String(server.resourceVersion));
+  server.modifyPod('default', 'web-5d9c7b8f4-x7k2p', (p) => void (p.metadata.labels!['x'] = 'y'));
+  await waitFor(() => events.length >= 3, 'a live event');
+  assert.equal(events[2].type, 'MODIFIED');
+
+  for (const [query, message] of [
+    [q.replace('&resourceVersionMatch=NotOlderThan', ''), /requires setting resourceVersionMatch to NotOlderThan/],
+    [q.replace('&allowWatchBookmarks=true', ''), /requires setting allowWatchBookmarks to true/],
+    ['watch=1&resourceVersionMatch=NotOlderThan', /resourceVersionMatch is forbidden for watch unless sendInitialEvents/],
+  ] as const) {
+    const r = await open(server, query);
+    assert.equal(r.statusCode, 422, query);
+    let body = '';
+    for await (const c of r) body += c;
+    assert.match(JSON.parse(body).message, message);
+  }
+  const old = await FakeApiServer.start({ watchList: false });
+  t.after(() => old.close());
+  const refused = await open(old, q);
+  assert.equal(refused.statusCode, 422);
+  let body = '';
+  for await (const c of refused) body += c;
+  assert.deepEqual([JSON.parse(body).reason, JSON.parse(body).code], ['Invalid', 422]);
+  assert.match(JSON.parse(body).message, /WatchList feature gate/);
+});

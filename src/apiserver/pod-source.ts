@@ -17,7 +17,7 @@ export interface PodSourceOptions extends Omit<ObjectSourceOptions, 'serviceAcco
   container?: string;
   /** every Pod object seen (LIST and watch events) */
   onPod(pod: KubeObject): void;
-  /** a request for the pod failed */
+  /** a request for the pod failed, or the pod was not found */
   onTrouble?(): void;
 }
 
@@ -46,6 +46,7 @@ export class PodSource {
       .run({
         onObject: (pod) => {
           if (pod) this.o.onPod(pod);
+          else this.o.onTrouble?.(); // listed, not found: the pod cannot be read (yet)
         },
         onHealthy: () => {
           clearTimeout(this.grace);

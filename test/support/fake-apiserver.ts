@@ -67,6 +67,13 @@ export interface FakeApiServerOptions {
   bookmarkIntervalMs?: number;
   /** split every watch line into pieces at these offsets (bytes) and write them apart */
   splitWatchLines?: (line: Buffer) => number[];
+  /**
+   * Watch-list streaming (`sendInitialEvents=true`, 1.27+ behind the WatchList gate, beta 1.32): true (default)
+   * serves it — ADDED for the current state, then a BOOKMARK annotated `k8s.io/initial-events-end: "true"`,
+   * then live events; false refuses it like a server with the gate off (422 Invalid). The parameters are
+   * validated as the real API server validates them.
+   */
+  watchList?: boolean;
   /** a hook that sees every request first; return true when it answered */
   handler?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
 }
@@ -476,7 +483,25 @@ export class FakeApiServer {
     this.watch(req, res, url, auth, resource, namespace, selected);
   }
 
+  /** The API server's validation of watch-list parameters (apiserver ValidateListOptions); a message, or undefined. */
+  private watchListProblem(q: URLSearchParams): string | undefined {
+    const initial = q.get('sendInitialEvents');
+    const match = q.get('resourceVersionMatch');
+    if (initial === null) return match !== null ? 'resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided' : undefined;
+    if (this.o.watchList === false) return 'sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled';
+    if (match !== 'NotOlderThan') return "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan";
+    if (!isTrue(q.get('allowWatchBookmarks'))) return 'allowWatchBookmarks: Forbidden: sendInitialEvents requires setting allowWatchBookmarks to true';
+    return undefined;
+  }
+
   private watch(req: IncomingMessage, res: ServerResponse, url: URL, auth: RequestRecord['auth'], resource: Resource, namespace: string | undefined, name: string | undefined): void {
+    const invalid = this.watchListProblem(url.searchParams);
+    if (invalid) {
+      this.record(req, url, auth, 422, resource, 'watch');
+      this.sendStatus(res, 422, 'Invalid', `ListOptions.meta.k8s.io "" is invalid: ${invalid}`, { kind: 'ListOptions', group: 'meta.k8s.io' });
+      return;
+    }
+    const initialEvents = isTrue(url.searchParams.get('sendInitialEvents'));
     this.record(req, url, auth, 200, resource, 'watch');
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
     res.flushHeaders();
@@ -493,9 +518,14 @@ export class FakeApiServer {
       void w.queue.then(() => res.end());
       return;
     }
-    if (rvParam === '' || rvParam === '0') {
+    if (rvParam === '' || rvParam === '0' || initialEvents) {
+      // "Get State and Start at Most Recent" (and, with sendInitialEvents, the state at least as new as the RV)
       for (const o of this.store(resource).values()) {
         if (matches(w, { resource, namespace: o.metadata.namespace, name: o.metadata.name })) this.write(w, { type: 'ADDED', object: o });
+      }
+      if (initialEvents) {
+        const kind = resource === 'pods' ? 'Pod' : 'Node';
+        this.write(w, { type: 'BOOKMARK', object: { kind, apiVersion: 'v1', metadata: { resourceVersion: String(this.rv), annotations: { 'k8s.io/initial-events-end': 'true' } } } });
       }
     } else {
       const from = Number(rvParam);
