@@ -242,7 +242,7 @@ test('fake API server: watch-list streaming as the real server serves it (initia
   const https = await import('node:https');
   const { LineDecoder } = await import('../src/apiserver/lines.js');
   const { FakeApiServer, samplePod } = await import('./support/fake-apiserver.js');
-  const open = (server: InstanceType<typeof FakeApiServer>, query: string) =>
+  const open = (server: { url: URL; caPem: string }, query: string) =>
     new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
       const req = https.get(new URL(`/api/v1/namespaces/default/pods?${query}`, server.url), { ca: server.caPem, headers: { Authorization: 'Bearer test-token' } }, resolve);
       req.on('error', reject);
