@@ -18,6 +18,7 @@ import { testPki, type TestPki } from './support/certs.js';
 import { FakeApiServer, samplePod } from './support/fake-apiserver.js';
 import { SaDir } from './support/sa-dir.js';
 import { eventually } from './support/wait.js';
+import { spawnBuilt } from './support/dist.js';
 
 const TOKEN = 'limits-test-token';
 const POD = samplePod({ name: 'web-0', namespace: 'default' });
@@ -297,5 +298,44 @@ describe('drain', () => {
     } finally {
       await s.stop();
     }
+  });
+});
+
+describe('SIGTERM on the built agent (node dist/main.js)', () => {
+  test('a proxied watch ends with a proper last chunk, an in-flight GET finishes, the process exits 0', { timeout: 60_000 }, async (t) => {
+    const held = new Held();
+    const up = await FakeApiServer.start({ pki, tokens: [TOKEN], handler: held.handler });
+    t.after(() => up.close());
+    up.putPod(POD);
+    const sa = await SaDir.create({ token: TOKEN, caPem: pki.caPem });
+    t.after(() => sa.remove());
+    let kill = (): void => {};
+    t.after(() => kill());
+    const p = await spawnBuilt(
+      {
+        PODMETA_LISTEN: '127.0.0.1:0',
+        PODMETA_PROBE_LISTEN: '127.0.0.1:0',
+        PODMETA_PROXY_LISTEN: '127.0.0.1:0',
+        PODMETA_DOWNWARD_DIR: join(sa.dir, 'no-podinfo'),
+        PODMETA_API: 'on',
+        PODMETA_SA_DIR: sa.dir,
+        PODMETA_NODE_LABELS: '',
+        KUBERNETES_SERVICE_HOST: up.host,
+        KUBERNETES_SERVICE_PORT: up.port,
+      },
+      (k) => (kill = k),
+    );
+    const port = Number(p.addresses.proxy!.split(':').pop());
+    const w = await openWatch(port);
+    await eventually(() => w.text().includes('"ADDED"'), 5000, 'the first event');
+    const slow = get(port, '/api/v1/namespaces/default/configmaps/held-sigterm');
+    await eventually(() => held.arrived === 1, 5000, 'the GET is at the API server');
+    p.child.kill('SIGTERM');
+    assert.equal(await w.ended, true, 'the watch ended with a proper last chunk');
+    setTimeout(() => held.release(), 300); // answers while the agent drains
+    const r = await slow;
+    assert.equal(r.status, 200);
+    assert.equal((await p.exited).code, 0, p.stderr);
+    for (const line of w.text().trim().split('\n')) JSON.parse(line);
   });
 });
