@@ -18,7 +18,7 @@ import { testPki, type TestPki } from './support/certs.js';
 import { FakeApiServer, samplePod } from './support/fake-apiserver.js';
 import { SaDir } from './support/sa-dir.js';
 import { eventually } from './support/wait.js';
-import { spawnBuilt } from './support/dist.js';
+import { proxyAgentEnv, spawnBuilt } from './support/dist.js';
 
 const TOKEN = 'limits-test-token';
 const POD = samplePod({ name: 'web-0', namespace: 'default' });
@@ -312,17 +312,7 @@ describe('SIGTERM on the built agent (node dist/main.js)', () => {
     let kill = (): void => {};
     t.after(() => kill());
     const p = await spawnBuilt(
-      {
-        PODMETA_LISTEN: '127.0.0.1:0',
-        PODMETA_PROBE_LISTEN: '127.0.0.1:0',
-        PODMETA_PROXY_LISTEN: '127.0.0.1:0',
-        PODMETA_DOWNWARD_DIR: join(sa.dir, 'no-podinfo'),
-        PODMETA_API: 'on',
-        PODMETA_SA_DIR: sa.dir,
-        PODMETA_NODE_LABELS: '',
-        KUBERNETES_SERVICE_HOST: up.host,
-        KUBERNETES_SERVICE_PORT: up.port,
-      },
+      proxyAgentEnv(up, sa.dir),
       (k) => (kill = k),
     );
     const port = Number(p.addresses.proxy!.split(':').pop());

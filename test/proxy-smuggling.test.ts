@@ -19,7 +19,7 @@ import { Metrics } from '../src/metrics.js';
 import { testPki } from './support/certs.js';
 import { FakeApiServer } from './support/fake-apiserver.js';
 import { SaDir } from './support/sa-dir.js';
-import { spawnBuilt, type BuiltProcess } from './support/dist.js';
+import { proxyAgentEnv, spawnBuilt, type BuiltProcess } from './support/dist.js';
 
 const TOKEN = 'smuggle-test-token-77aa';
 const SECRET_MARKER = 'TOPSECRET-c2VjcmV0';
@@ -311,17 +311,7 @@ attackSuite('against the built agent (node dist/main.js)', async () => {
   const sa = await SaDir.create({ token: TOKEN, caPem: pki.caPem });
   let kill = (): void => {};
   const p: BuiltProcess = await spawnBuilt(
-    {
-      PODMETA_LISTEN: '127.0.0.1:0',
-      PODMETA_PROBE_LISTEN: '127.0.0.1:0',
-      PODMETA_PROXY_LISTEN: '127.0.0.1:0',
-      PODMETA_DOWNWARD_DIR: join(sa.dir, 'no-podinfo'),
-      PODMETA_API: 'on',
-      PODMETA_SA_DIR: sa.dir,
-      PODMETA_NODE_LABELS: '',
-      KUBERNETES_SERVICE_HOST: up.host,
-      KUBERNETES_SERVICE_PORT: up.port,
-    },
+      proxyAgentEnv(up, sa.dir),
     (k) => (kill = k),
   );
   return {

@@ -83,3 +83,18 @@ export async function spawnBuilt(env: Record<string, string>, onExit?: (kill: ()
         .map((l) => JSON.parse(l) as Record<string, unknown>),
   };
 }
+
+/** Env for a built agent whose proxy fronts an API server at host:port with the SA dir `saDir` (no volume, no Node). */
+export function proxyAgentEnv(api: { host: string; port: string }, saDir: string): Record<string, string> {
+  return {
+    PODMETA_LISTEN: '127.0.0.1:0',
+    PODMETA_PROBE_LISTEN: '127.0.0.1:0',
+    PODMETA_PROXY_LISTEN: '127.0.0.1:0',
+    PODMETA_DOWNWARD_DIR: `${saDir}/no-podinfo`,
+    PODMETA_API: 'on',
+    PODMETA_SA_DIR: saDir,
+    PODMETA_NODE_LABELS: '',
+    KUBERNETES_SERVICE_HOST: api.host,
+    KUBERNETES_SERVICE_PORT: api.port,
+  };
+}
