@@ -4,6 +4,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assembleImage, type ImagePlan } from './support/image.js';
@@ -65,6 +66,10 @@ test('the smoke test uses exactly the Dockerfile final stage: base, USER, ENTRYP
   assert.deepEqual(args.slice(args.indexOf('--uid'), args.indexOf('--uid') + 4), ['--uid', '65532', '--gid', '65532']);
   assert.deepEqual(args.slice(args.indexOf('--') + 1), plan.argv);
   assert.ok(args.includes('--unshare-all') && args.includes('--remount-ro') && !args.includes('--share-net'));
+  // every program entry point in src/ (main, cli, and the injector once it exists) is built into the image's dist/
+  const dist = plan.files.find((f) => f.dest === '/app/dist')!.src;
+  for (const entry of ['main', 'cli', 'injector'])
+    if (existsSync(join(ROOT, 'src', `${entry}.ts`))) assert.ok(existsSync(join(dist, `${entry}.js`)), `dist/${entry}.js is in the image`);
   // the production install: dev dependencies and the test runtime are not in the image
   const nm = plan.files.find((f) => f.dest === '/app/node_modules')!.src;
   const lock = JSON.parse(await readFile(join(nm, '.package-lock.json'), 'utf8')) as { packages: Record<string, unknown> };
