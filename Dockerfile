@@ -53,7 +53,7 @@ COPY . .
 ARG PODMETA_VERSION
 ARG PODMETA_REVISION
 RUN PODMETA_VERSION="${PODMETA_VERSION}" PODMETA_REVISION="${PODMETA_REVISION}" npm run build:agent \
- && test -f dist/main.js && test -f dist/cli.js
+ && test -f dist/main.js && test -f dist/cli.js && test -f dist/injector.js
 
 # Production dependencies for the target platform, without install scripts; and the target platform's Node
 # binary (/usr/local/bin/node of the official image). dist/ is a self-contained bundle (it runs with no

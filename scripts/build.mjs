@@ -61,7 +61,7 @@ function gitRevision() {
   }
 }
 
-/** Build dist/main.js and dist/cli.js (or into `outdir`); returns the paths. */
+/** Build dist/main.js, dist/injector.js and dist/cli.js (or into `outdir`); returns the paths. */
 export async function buildAll({ outdir = join(ROOT, 'dist'), levers = {}, log = true } = {}) {
   const on = { ...LEVERS, ...levers };
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
@@ -93,13 +93,15 @@ export async function buildAll({ outdir = join(ROOT, 'dist'), levers = {}, log =
   };
   const main = join(outdir, 'main.js');
   const cli = join(outdir, 'cli.js');
+  const injector = join(outdir, 'injector.js');
   await build({ ...common, entryPoints: ['src/main.ts'], outfile: main });
+  await build({ ...common, entryPoints: ['src/injector.ts'], outfile: injector });
   await build({ ...common, entryPoints: ['src/cli.ts'], outfile: cli, banner: { js: '#!/usr/bin/env node\n' + (common.banner?.js ?? '') } });
   chmodSync(cli, 0o755);
   // the repo's package.json says "type": "module"; the bundles' format wins for dist/
   writeFileSync(join(outdir, 'package.json'), JSON.stringify({ type: on.cjs ? 'commonjs' : 'module' }) + '\n');
-  if (log) console.log(`built ${main} and ${cli} (podmeta ${version}, revision ${revision}, ${on.cjs ? 'CommonJS' : 'ESM'})`);
-  return { main, cli };
+  if (log) console.log(`built ${main}, ${injector} and ${cli} (podmeta ${version}, revision ${revision}, ${on.cjs ? 'CommonJS' : 'ESM'})`);
+  return { main, cli, injector };
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

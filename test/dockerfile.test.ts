@@ -349,6 +349,15 @@ describe('Dockerfile', () => {
     assert.ok(final.instructions.some((i) => i.keyword === 'WORKDIR' && i.args === '/app'));
   });
 
+  it('the same image carries the injection webhook (node dist/injector.js, run by k8s/components/injector)', async () => {
+    const build = await readFile(path.join(ROOT, 'scripts', 'build.mjs'), 'utf8');
+    assert.match(build, /entryPoints: \['src\/injector\.ts'\], outfile: 'dist\/injector\.js'/);
+    const stages = parseDockerfile(dockerfile).stages;
+    assert.ok(stages[0]!.instructions.some((i) => i.keyword === 'RUN' && /test -f dist\/injector\.js/.test(i.args)), 'the build stage checks it was built');
+    const final = stages.at(-1)!;
+    assert.ok(final.instructions.some((i) => i.keyword === 'COPY' && /--from=build \/src\/dist \.\/dist$/.test(i.args)), 'the final stage copies dist/ whole');
+  });
+
   it('parses continuations, comments inside them, quoted labels and legacy ENV', () => {
     const df = parseDockerfile(
       'ARG B=node:24.1.0-slim\nFROM $B AS one\nLABEL a="x y" \\\n# a comment\n      b=2\nENV NODE_ENV production\nRUN echo 1 \\\n && echo 2\n',

@@ -19,7 +19,8 @@ export type SkipReason =
   | 'no-containers';
 
 export type InjectResult =
-  | { status: 'injected' | 'repaired'; patch: AddOp[]; warnings: string[] }
+  | { status: 'injected'; patch: AddOp[]; warnings: string[] }
+  | { status: 'repaired'; patch: AddOp[]; warnings: string[] }
   | { status: 'skipped'; reason: SkipReason; patch: []; warnings: string[] }
   | { status: 'refused'; annotation: string; message: string; patch: []; warnings: string[] };
 
