@@ -351,7 +351,8 @@ describe('Dockerfile', () => {
 
   it('the same image carries the injection webhook (node dist/injector.js, run by k8s/components/injector)', async () => {
     const build = await readFile(path.join(ROOT, 'scripts', 'build.mjs'), 'utf8');
-    assert.match(build, /entryPoints: \['src\/injector\.ts'\], outfile: 'dist\/injector\.js'/);
+    assert.match(build, /entryPoints: \['src\/injector\.ts'\], outfile: injector \}/);
+    assert.match(build, /const injector = join\(outdir, 'injector\.js'\)/);
     const stages = parseDockerfile(dockerfile).stages;
     assert.ok(stages[0]!.instructions.some((i) => i.keyword === 'RUN' && /test -f dist\/injector\.js/.test(i.args)), 'the build stage checks it was built');
     const final = stages.at(-1)!;

@@ -316,9 +316,9 @@ describe('node src/injector.ts (the program)', () => {
     assert.match(stderr, /4 problems/);
   });
 
-  it('serves, then exits 0 on SIGTERM', async () => {
+  async function servesThenStops(argv: string[]): Promise<void> {
     await install('a');
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+    const child = spawn(process.execPath, argv, {
       env: { PATH: process.env.PATH ?? '', PODMETA_INJECTOR_LISTEN: '127.0.0.1:0', PODMETA_INJECTOR_TLS_CERT: path.join(dir, 'tls', 'tls.crt'), PODMETA_INJECTOR_TLS_KEY: path.join(dir, 'tls', 'tls.key') },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -333,11 +333,20 @@ describe('node src/injector.ts (the program)', () => {
       assert.equal((await call(port, pems.a.cert, { method: 'GET', path: '/readyz', headers: {} })).status, 200);
       const r = (await call(port, pems.a.cert, { body: review(plainPod()) })).json();
       assert.equal(r.response.patchType, 'JSONPatch');
+      assert.match((await call(port, pems.a.cert, { method: 'GET', path: '/metrics', headers: {} })).text, /^podmeta_injector_injections_total 1$/m);
       child.kill('SIGTERM');
       assert.equal(await exited, 0);
       assert.doesNotMatch(out, /"level":"error"/);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
+  }
+
+  it('serves, then exits 0 on SIGTERM', () => servesThenStops(['--import', 'tsx', MAIN]));
+
+  it('the built bundle (node dist/injector.js, as the image runs it) does the same', async () => {
+    const out = path.join(dir, 'build');
+    await run(process.execPath, [path.join(REPO, 'scripts', 'build.mjs'), `--outdir=${out}`], { cwd: REPO });
+    await servesThenStops([path.join(out, 'injector.js')]);
   });
 });
