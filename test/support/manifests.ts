@@ -98,6 +98,11 @@ const SHAPE_KINDS = [
   ['rbac.authorization.k8s.io/v1', 'RoleBinding'],
   ['rbac.authorization.k8s.io/v1', 'ClusterRole'],
   ['rbac.authorization.k8s.io/v1', 'ClusterRoleBinding'],
+  ['v1', 'Namespace'],
+  ['policy/v1', 'PodDisruptionBudget'],
+  ['admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration'],
+  ['admissionregistration.k8s.io/v1', 'ValidatingAdmissionPolicy'],
+  ['admissionregistration.k8s.io/v1', 'ValidatingAdmissionPolicyBinding'],
 ] as const;
 const alias = (apiVersion: string, kind: string) => `${apiVersion.replace(/[^A-Za-z0-9]/g, '_')}__${kind}`;
 
