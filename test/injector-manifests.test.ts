@@ -90,7 +90,7 @@ function injectorProblems(objs: readonly K8sObject[], { certManager }: { certMan
       if (!issuer) out.push('Certificate: its issuer is not rendered');
       else if (issuer.spec.ca && !certs.some((x) => x.spec.isCA && x.spec.secretName === issuer.spec.ca.secretName)) out.push('the CA Issuer has no CA Certificate');
     }
-    for (const o of [...certs, ...find('Issuer')]) if (o.apiVersion !== 'cert-manager.io/v1' || o.metadata.namespace !== ns) out.push(`${id(o)}: cert-manager.io/v1 in ${ns}`);
+    for (const o of [...certs, ...find('Issuer')]) if (o.apiVersion !== 'cert-manager.io/v1' || o.metadata.namespace !== ns) out.push(`${id(o as K8sObject)}: cert-manager.io/v1 in ${ns}`);
   } else {
     if (inject !== undefined) out.push('without cert-manager: no inject-ca-from annotation');
     if (objs.some((o) => o.apiVersion.startsWith('cert-manager.io/'))) out.push('without cert-manager: no cert-manager objects');
