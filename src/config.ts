@@ -82,7 +82,8 @@ export function parseListen(value: string): ListenAddress | string {
 type Issues = { issues: { code: 'custom'; message: string; input: unknown }[] };
 const custom = (ctx: Issues, input: unknown, message: string): void => void ctx.issues.push({ code: 'custom', message, input });
 
-const listen = z.pipe(
+/** `host:port` as a zod schema (also used by src/inject/config.ts). */
+export const listen = z.pipe(
   z.string(),
   z.transform((v: string, ctx) => {
     const r = parseListen(v);
@@ -185,6 +186,15 @@ export class ConfigError extends Error {
 
 const KEEP_EMPTY = new Set(['PODMETA_NODE_LABELS', 'PODMETA_ANNOTATIONS_EXCLUDE']);
 
+/** One ConfigError naming every bad variable: `  NAME="value": why` per issue. */
+export function configError(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>, env: Readonly<Record<string, string | undefined>>): ConfigError {
+  const lines = issues.map((i) => {
+    const name = String(i.path[0] ?? '?');
+    return `  ${name}=${JSON.stringify(env[name] ?? '')}: ${i.message}`;
+  });
+  return new ConfigError(`invalid configuration (${lines.length} problem${lines.length === 1 ? '' : 's'}):\n${lines.join('\n')}`);
+}
+
 /** Pure: env in, Config out. Throws ConfigError naming every bad variable. */
 export function parseConfig(env: Readonly<Record<string, string | undefined>>): Config {
   const input: Record<string, string | undefined> = {};
@@ -194,13 +204,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     input[key] = value ?? (DEFAULTS as Record<string, string>)[key];
   }
   const r = schema.safeParse(input);
-  if (!r.success) {
-    const lines = r.error.issues.map((i) => {
-      const name = String(i.path[0] ?? '?');
-      return `  ${name}=${JSON.stringify(env[name] ?? '')}: ${i.message}`;
-    });
-    throw new ConfigError(`invalid configuration (${lines.length} problem${lines.length === 1 ? '' : 's'}):\n${lines.join('\n')}`);
-  }
+  if (!r.success) throw configError(r.error.issues, env);
   const e = r.data;
   const clash = listenerClash([
     ['PODMETA_LISTEN', e.PODMETA_LISTEN],

@@ -1,9 +1,9 @@
 // The webhook's configuration: a pure function of an injected env object, like src/config.ts (every problem
-// reported at once, each prefixed with the variable; empty string = unset). The composition root
-// (src/injector.ts) prints the message and exits 2.
+// reported at once, each prefixed with the variable — the agent's `listen` schema and `configError`; empty
+// string = unset). The composition root (src/injector.ts) prints the message and exits 2.
 
 import * as z from 'zod/mini';
-import { ConfigError, parseListen, type ListenAddress } from '../config.js';
+import { configError, listen, type ListenAddress } from '../config.js';
 import type { LogLevel } from '../log.js';
 import { IMAGE_REF, defaultImage } from './version.js';
 
@@ -25,17 +25,6 @@ export const INJECTOR_DEFAULTS = {
   PODMETA_LOG_LEVEL: 'info',
 } as const;
 
-type Issues = { issues: { code: 'custom'; message: string; input: unknown }[] };
-
-const listen = z.pipe(
-  z.string(),
-  z.transform((v: string, ctx) => {
-    const r = parseListen(v);
-    if (typeof r !== 'string') return r;
-    (ctx as Issues).issues.push({ code: 'custom', message: r, input: v });
-    return z.NEVER;
-  }),
-);
 const absolute = z.string().check(z.startsWith('/', 'expected an absolute path'));
 
 const schema = z.object({
@@ -59,13 +48,7 @@ export function parseInjectorConfig(env: Readonly<Record<string, string | undefi
     input[key] = raw ? raw : defaults[key]!;
   }
   const r = schema.safeParse(input);
-  if (!r.success) {
-    const lines = r.error.issues.map((i) => {
-      const name = String(i.path[0] ?? '?');
-      return `  ${name}=${JSON.stringify(env[name] ?? '')}: ${i.message}`;
-    });
-    throw new ConfigError(`invalid configuration (${lines.length} problem${lines.length === 1 ? '' : 's'}):\n${lines.join('\n')}`);
-  }
+  if (!r.success) throw configError(r.error.issues, env);
   const e = r.data;
   return {
     listen: e.PODMETA_INJECTOR_LISTEN,
