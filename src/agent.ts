@@ -92,8 +92,6 @@ export class Agent {
   private readonly read = { env: false, downward: false };
   private proxy: ProxyServer | undefined;
   private draining = false;
-  private initialPart: SourcePart | undefined;
-  private initializing = true;
 
   constructor(private readonly o: AgentOptions) {
     const { config, log } = o;
@@ -108,10 +106,7 @@ export class Agent {
       debounceMs: config.debounceMs,
       resyncMs: config.resyncSeconds * 1000,
       maxFileBytes: config.maxFileBytes,
-      onPart: (part) => {
-        if (this.initializing) this.initialPart = part;
-        else this.store.setPart('downward', part);
-      },
+      onPart: (part) => this.store.setPart('downward', part),
       onStatus: (st) => this.store.setStatus('downward', st),
       onRead: () => this.metrics.volumeReads.inc(),
     });
@@ -125,15 +120,15 @@ export class Agent {
     const st = envStatus(problems);
     new StatusReporter('env', (source, status) => this.store.setStatus(source, status), log).set(st.state, st.error);
     this.read.env = true;
-    await this.downward.start();
-    this.initializing = false;
-    this.store.setParts({ env: envPart, downward: this.initialPart });
+    // the first env and volume readings make one revision (revision 1); later volume changes arrive via onPart
+    const volumePart = await this.downward.start();
+    this.store.setParts({ env: envPart, downward: volumePart });
     this.read.downward = true;
 
     // The API source needs to know which Pod and Node are its own: the env and volume parts say (env wins,
     // as in the merged document); it never reads the store.
-    const identity = { ...this.initialPart?.pod, ...envPart.pod };
-    const nodeName = envPart.node?.name ?? this.initialPart?.node?.name;
+    const identity = { ...volumePart?.pod, ...envPart.pod };
+    const nodeName = envPart.node?.name ?? volumePart?.node?.name;
     this.api = createApiSource({
       mode: config.api,
       saDir: config.saDir,

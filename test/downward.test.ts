@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, readlink, readdir, lstat, writeFile, mkdir, rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { recordFirst } from './support/volume-source.js';
 import { DownwardSource } from '../src/sources/downward.js';
 import { readGeneration } from '../src/sources/volume-read.js';
 import type { SourcePart, SourceStatus } from '../src/document.js';
@@ -31,6 +32,7 @@ function source(t: test.TestContext, dir: string, extra: Partial<ConstructorPara
     ...extra,
   });
   t.after(() => s.stop());
+  recordFirst(s, parts);
   return { s, parts, statuses, logs, last: () => parts.at(-1), status: () => statuses.at(-1) };
 }
 

@@ -26,7 +26,8 @@ const s = new DownwardSource({
   onStatus: (st) => out({ status: st }),
   resyncMs: 1e9,
 });
-await s.start();
+const first = await s.start();
+if (first !== undefined) out({ labels: first.pod?.labels });
 const held = [];
 createInterface({ input: process.stdin }).on('line', async (cmd) => {
   if (cmd === 'exhaust') {

@@ -61,6 +61,9 @@ export class DownwardSource {
   private reading: Promise<void> | undefined;
   private pending: Kind = 'none';
   private stopped = false;
+  /** start() has returned its first reading: later readings go to onPart */
+  private started = false;
+  private latest: SourcePart | undefined;
   private lastGood = new Map<string, VolumeItem>();
   /** what the last successful read saw */
   private last: { generation: string | undefined; identity: string } | undefined;
@@ -81,11 +84,14 @@ export class DownwardSource {
     this.status = new StatusReporter('downward', (_s, st) => opts.onStatus(st), opts.log, opts.now);
   }
 
-  /** Reads once (so /readyz can report the local sources read) and starts watching. */
-  async start(): Promise<void> {
+  /** Reads once and starts watching. Resolves with the first reading (undefined when there is none, e.g. the
+   * directory is missing); every later change is handed to `onPart`. */
+  async start(): Promise<SourcePart | undefined> {
     await this.read();
+    this.started = true;
     this.resyncTimer = setInterval(() => void this.run('read'), this.o.resyncMs);
     this.resyncTimer.unref();
+    return this.latest;
   }
 
   async stop(): Promise<void> {
@@ -198,7 +204,8 @@ export class DownwardSource {
       items.set(rel, item);
     }
     this.lastGood = items;
-    this.o.onPart(assembleVolumePart(items));
+    this.latest = assembleVolumePart(items);
+    if (this.started) this.o.onPart(this.latest);
     return { problems, withheld };
   }
 

@@ -28,6 +28,7 @@ export function startable(t: test.TestContext, dir: string, extra: Partial<Downw
     ...extra,
   });
   t.after(() => s.stop());
+  recordFirst(s, parts);
   return {
     s,
     parts,
@@ -36,5 +37,15 @@ export function startable(t: test.TestContext, dir: string, extra: Partial<Downw
     reads: () => reads,
     last: () => parts.at(-1),
     status: () => statuses.at(-1),
+  };
+}
+
+/** start() resolves with the first reading and onPart carries the later ones: record both, in order. */
+export function recordFirst(s: DownwardSource, parts: (SourcePart | undefined)[]): void {
+  const start = s.start.bind(s);
+  s.start = async () => {
+    const first = await start();
+    if (first !== undefined) parts.push(first);
+    return first;
   };
 }
