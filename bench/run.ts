@@ -284,7 +284,7 @@ async function main(argv: string[]): Promise<number> {
   // footprint first: it wants a quiet machine, and nothing of ours is running yet
   if (want('footprint')) {
     log(`footprint on ${process.version} (spawn → /readyz, idle RSS, idle CPU, warm RSS; agent vs bare node:http)`);
-    r.footprint = await runFootprint({ runs: quick ? 3 : 5, cpuWindows: quick ? 1 : 2, log });
+    r.footprint = await runFootprint({ runs: quick ? 3 : 5, cpuWindows: 1, log });
     const floorChoice = opt(argv, 'floor-node') ?? 'system';
     const floor = floorChoice === 'none' ? undefined : floorChoice === 'system' ? systemNode() : floorChoice;
     if (floor && spawnSync(floor, ['--version'], { encoding: 'utf8' }).stdout.trim() !== process.version) {
@@ -294,11 +294,11 @@ async function main(argv: string[]): Promise<number> {
   }
   if (want('levers')) {
     log('levers (scripts/build.mjs with each footprint lever off, same run)');
-    r.levers = await runLevers({ runs: quick ? 2 : 3, log });
+    r.levers = await runLevers({ runs: 2, log });
   }
   if (want('http')) {
     log('http (autocannon in its own process; agent vs bare node:http, same bytes and headers)');
-    r.http = await runHttpBench({ durationS: quick ? 4 : 6, rounds: 2, log });
+    r.http = await runHttpBench({ durationS: quick ? 4 : 5, rounds: 2, log });
   }
   if (want('propagation')) {
     log('propagation (kubelet ..data swap → SSE change)');
