@@ -210,7 +210,7 @@ describe('security and correctness properties', () => {
     assert.match((app(d).args ?? []).join('\n'), /curl -sS -H 'Metadata: true' http:\/\/127\.0\.0\.1:9977\/metadata/);
     // the examples run podmeta with exactly the base's resources (one place to size it)
     for (const p of examples) assert.deepEqual(sidecar(p).resources, pm.resources, id(p));
-    assert.deepEqual(pm.resources, { requests: { cpu: '10m', memory: '64Mi' }, limits: { cpu: '100m', memory: '128Mi' } });
+    assert.deepEqual(pm.resources, { requests: { cpu: '10m', memory: '96Mi' }, limits: { cpu: '100m', memory: '160Mi' } });
   });
 
   it('RBAC: pods get/list/watch in the namespace; nodes only with the component; bindings follow the namespace', () => {

@@ -9,8 +9,8 @@ export const DOWNWARD_DIR = '/etc/podinfo';
 export const PODMETA_URL = { name: 'PODMETA_URL', value: 'http://127.0.0.1:9977' } as const;
 export const UID = 65532;
 
-const REQUESTS = { cpu: '10m', memory: '64Mi' } as const;
-const LIMITS = { cpu: '100m', memory: '128Mi' } as const;
+const REQUESTS = { cpu: '10m', memory: '96Mi' } as const;
+const LIMITS = { cpu: '100m', memory: '160Mi' } as const;
 
 const IDENTITY: ReadonlyArray<[string, string]> = [
   ['POD_NAME', 'metadata.name'],
