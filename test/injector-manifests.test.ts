@@ -45,7 +45,8 @@ function injectorProblems(objs: readonly K8sObject[], { certManager }: { certMan
   if (c.securityContext?.readOnlyRootFilesystem !== true) out.push('injector: readOnlyRootFilesystem');
   if (pod.spec.automountServiceAccountToken !== false) out.push('Deployment: no service-account token (the webhook never calls the API)');
   if (pod.metadata.labels?.['podmeta.io/inject'] !== 'false') out.push('Deployment: the injector must opt itself out');
-  if (JSON.stringify(c.command) !== JSON.stringify(['node', 'dist/injector.js'])) out.push('injector: command must be node dist/injector.js');
+  if (JSON.stringify(c.command) !== JSON.stringify(['/usr/local/bin/node', '--disable-sigusr1', '/app/dist/injector.js']))
+    out.push('injector: command must be /usr/local/bin/node --disable-sigusr1 /app/dist/injector.js');
   if (c.image !== `podmeta:${VERSION}`) out.push(`injector: image ${c.image} is not podmeta:${VERSION}`);
   const env = Object.fromEntries((c.env as Obj[]).map((e) => [e.name, e.value]));
   if (env.PODMETA_INJECTOR_IMAGE !== c.image) out.push('PODMETA_INJECTOR_IMAGE must be the injector image');
