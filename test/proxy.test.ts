@@ -20,6 +20,7 @@ import { Metrics } from '../src/metrics.js';
 import { testPki, type TestPki } from './support/certs.js';
 import { FakeApiServer } from './support/fake-apiserver.js';
 import { SaDir } from './support/sa-dir.js';
+import { eventually } from './support/wait.js';
 
 const run = promisify(execFile);
 const TOKEN = 'sa-token-5f0c1e2d9a8b7c6d';
@@ -302,7 +303,7 @@ describe('pass-through', () => {
     await once(res[0], 'data');
     req.destroy();
     await closed; // the test would time out if the proxy kept the upstream watch open
-    const line = await waitFor(() => h.logs.find((l) => l.path === '/api/v1/namespaces/default/events' && l.aborted === true));
+    const line = await eventually(() => h.logs.find((l) => l.path === '/api/v1/namespaces/default/events' && l.aborted === true));
     assert.equal(line.status, 200);
   });
 
@@ -320,7 +321,7 @@ describe('pass-through', () => {
     await atUpstream;
     req.destroy();
     await closed;
-    const line = await waitFor(() => h.logs.find((l) => l.path === '/api/v1/namespaces/default/limitranges'));
+    const line = await eventually(() => h.logs.find((l) => l.path === '/api/v1/namespaces/default/limitranges'));
     assert.equal(line.aborted, true);
     assert.equal(line.status, undefined, 'nothing was answered, so no status is logged');
   });
@@ -358,14 +359,14 @@ describe('pass-through', () => {
     assert.equal(r.json().reason, 'Unauthorized');
     assert.equal(up.seen.at(-1)!.headers.authorization, `Bearer ${TOKEN}`, 'the token read at start');
     answer401 = false;
-    await waitFor(async () => (await request(h, '/api/v1/namespaces/default/serviceaccounts')).status === 200 && up.seen.at(-1)!.headers.authorization === `Bearer ${rotated}`);
+    await eventually(async () => (await request(h, '/api/v1/namespaces/default/serviceaccounts')).status === 200 && up.seen.at(-1)!.headers.authorization === `Bearer ${rotated}`);
     assert.ok(!h.rawLogs.join().includes(rotated));
   });
 
   test('one JSON log line per request, query left out, token never logged; metrics counted', async () => {
     await request(h, '/api/v1/namespaces/default/pods/web-0?labelSelector=secretish%3Dx');
     await request(h, '/api/v1/secrets');
-    const lines = await waitFor(() => {
+    const lines = await eventually(() => {
       const l = h.logs.filter((x) => x.msg === 'proxy request');
       return l.some((x) => x.path === '/api/v1/secrets') ? l : undefined;
     });
@@ -522,7 +523,7 @@ describe('upstream failures', () => {
     assert.equal(up.seen.length, n);
     assert.equal(up.bytesIn(), bytes);
     assert.ok(!r.text.includes(TOKEN));
-    const line = await waitFor(() => h.logs.find((l) => l.msg === 'proxy request' && l.status === 502));
+    const line = await eventually(() => h.logs.find((l) => l.msg === 'proxy request' && l.status === 502));
     assert.equal(line.error, 'tls');
   });
 
@@ -606,11 +607,3 @@ describe('real clients', () => {
   });
 });
 
-async function waitFor<T>(fn: () => T | undefined | Promise<T | undefined>, tries = 250): Promise<T> {
-  for (let i = 0; i < tries; i++) {
-    const v = await fn();
-    if (v !== undefined && v !== null && v !== false) return v;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error('condition not reached');
-}

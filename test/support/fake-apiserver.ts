@@ -12,6 +12,7 @@ import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { testPki, type TestPki } from './certs.js';
+import { eventually } from './wait.js';
 
 export type Resource = 'pods' | 'nodes';
 export type Verb = 'get' | 'list' | 'watch';
@@ -651,12 +652,9 @@ export class FakeApiServer {
   }
 }
 
+/** `eventually` (test/support/wait.ts) for a boolean condition on the fake server's state, polled every 5 ms. */
 export async function waitFor(pred: () => boolean, what = 'condition', timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
+  await eventually(pred, timeoutMs, what, 5);
 }
 
 function key(namespace: string | undefined, name: string): string {

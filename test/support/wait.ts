@@ -1,5 +1,6 @@
-/** Poll until fn returns a truthy value (for state that arrives asynchronously); fails after `ms`. */
-export async function eventually<T>(fn: () => T | Promise<T>, ms = 5000, what = 'condition'): Promise<NonNullable<T>> {
+/** The one polling helper of the tests: poll every `everyMs` until fn returns a truthy value (for state that
+ * arrives asynchronously) and return it; fails after `ms`, naming `what` and the last error fn threw. */
+export async function eventually<T>(fn: () => T | Promise<T>, ms = 5000, what = 'condition', everyMs = 20): Promise<NonNullable<T>> {
   const end = Date.now() + ms;
   let last: unknown;
   for (;;) {
@@ -10,6 +11,6 @@ export async function eventually<T>(fn: () => T | Promise<T>, ms = 5000, what = 
       last = err;
     }
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
