@@ -252,9 +252,12 @@ async function runAttack(t: Target, a: Attack, n: number): Promise<void> {
   const parsed = t.up.wire.slice(before);
   assert.ok(!parsed.some((w) => w.url.includes('/secrets')), `the upstream parsed a /secrets request: ${JSON.stringify(parsed)}`);
   assert.ok(!parsed.some((w) => w.method !== 'GET' && w.method !== 'HEAD'), `the upstream parsed a write: ${JSON.stringify(parsed)}`);
+  // pipelined requests may be forwarded concurrently (over separate upstream connections), so their order at the
+  // upstream is not fixed; what is fixed: exactly these requests, nothing more, and the bystander's after them
+  // (the client still gets the answers in order — checked above)
   assert.deepEqual(
-    parsed.map((w) => w.url),
-    [...a.upstream(id), CM(`${id}-bystander`)],
+    [...parsed.slice(0, -1).map((w) => w.url).sort(), parsed.at(-1)?.url],
+    [...[...a.upstream(id)].sort(), CM(`${id}-bystander`)],
     'the upstream parsed exactly the legitimate requests',
   );
   assert.ok(parsed.every((w) => w.token === TOKEN), 'every parsed request carried the pod token, none a forged one');
