@@ -1,4 +1,4 @@
-// The metadata document (see ../shared/contract.md) and the "parts" each source hands to the store.
+// The metadata document (its public shape is docs/openapi.yaml; README "The document and the endpoints") and the "parts" each source hands to the store.
 // A field that no source provides is absent: never null, never an invented "".
 
 export type StringMap = Readonly<Record<string, string>>;

@@ -1,6 +1,6 @@
 // Downward-API resource readings: recognising resource item names, turning kubelet's `ceil(q / divisor)`
 // integers back into base units, canonical Kubernetes quantity strings, and merging readings (finest wins).
-// See /work/shared/kubernetes.md §4. Base units: millicores for cpu, bytes for memory / ephemeral-storage.
+// Kubernetes: pkg/api/v1/resource/helpers.go (resourceFieldRef: ceil(quantity / divisor)) and apimachinery's resource.Quantity (canonical form). Base units: millicores for cpu, bytes for memory / ephemeral-storage.
 
 import type { ResourceKind, ResourceReading, ResourceSide, ResourceValues } from './document.js';
 

@@ -1,4 +1,4 @@
-// Timings of the API source (client-go's reflector is the model, see shared/kubernetes.md §5–6) and the
+// Timings of the API source (client-go's reflector is the model, client-go tools/cache/reflector.go and util/wait backoff) and the
 // backoff they drive. Everything is injectable so tests and the scale bench can run in compressed time.
 
 export interface ApiTiming {

@@ -1,4 +1,4 @@
-// A list+watch reflector for ONE named object (client-go's reflector, reduced): see shared/kubernetes.md §6.
+// A list+watch reflector for ONE named object (client-go's reflector, reduced): client-go tools/cache/reflector.go; docs/rbac.md explains the cost.
 //   list  GET <collection>?fieldSelector=metadata.name=N&resourceVersion=0          (served from the cache)
 //   watch GET <collection>?watch=1&fieldSelector=…&resourceVersion=<list RV>&allowWatchBookmarks=true
 //             &timeoutSeconds=<random 300–600>

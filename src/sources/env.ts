@@ -1,5 +1,5 @@
 // Pure: the injected environment → the env source's part. Env may hold secrets, so only these names are read,
-// and nothing else from env is returned (see /work/shared/contract.md "Where each field comes from"):
+// and nothing else from env is returned (README "Configuration" lists them):
 //
 //   POD_NAME, POD_NAMESPACE, POD_UID, POD_IP, POD_IPS (comma-joined), NODE_NAME, HOST_IP, HOST_IPS (comma-joined),
 //   SERVICE_ACCOUNT, else SERVICE_ACCOUNT_NAME (the first non-empty one);
