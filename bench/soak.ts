@@ -463,7 +463,7 @@ async function main(argv: string[]): Promise<number> {
         while (slowloris.size < 10) {
           const s = connect({ host: a.host, port: a.port });
           s.on('error', () => {});
-          s.on('connect', () => s.write('GET /metadata HTTP/1.1\r\nHost: x\r\nMetadata: true\r\n'));
+          s.on('connect', () => s.write('GET /metadata HTTP/1.1\r\nHost: 127.0.0.1\r\nMetadata: true\r\n'));
           s.on('close', () => {
             if (slowloris.delete(s)) slowClosed++;
           });

@@ -12,7 +12,7 @@ import { StatusReporter } from './status.js';
 import { DownwardSource } from './sources/downward.js';
 import { createApiSource, type ApiSource } from './apiserver/index.js';
 import { createMetadataApp, createProbeApp } from './http/app.js';
-import { makeServer } from './http/server.js';
+import { makeServer, warnExposure } from './http/server.js';
 import type { StreamRegistry } from './http/streams.js';
 import { createProxyServer, type ProxyServer } from './proxy/index.js';
 
@@ -159,19 +159,18 @@ export class Agent {
       metrics: this.metrics,
       log,
       requireHeader: config.requireHeader,
+      allowedHosts: config.allowedHosts,
       maxStreams: config.maxStreams,
       ...(this.o.keepAliveMs !== undefined ? { keepAliveMs: this.o.keepAliveMs } : {}),
       ...(this.o.retryMs !== undefined ? { retryMs: this.o.retryMs } : {}),
       checks: () => ({ ...this.read }),
       draining: () => this.draining,
     };
-    const { app, streams, fast } = createMetadataApp(deps);
+    const { handler, streams } = createMetadataApp(deps);
     this.streams = streams;
-    const koa = app.callback();
-    const metaServer = makeServer((req, res) => {
-      if (!fast(req, res)) void koa(req, res);
-    });
-    const probeServer = makeServer(createProbeApp(deps).callback());
+    const limits = { maxInFlight: config.maxPipeline };
+    const metaServer = makeServer(handler, { ...limits, maxConnections: config.maxConnections });
+    const probeServer = makeServer(createProbeApp(deps).callback(), { ...limits, maxConnections: config.probeMaxConnections });
     this.servers.metadata = metaServer;
     this.servers.probe = probeServer;
     const addresses: Addresses = {
@@ -184,6 +183,7 @@ export class Agent {
       this.servers.proxy = proxy;
       addresses.proxy = await listen('proxy', proxy, config.proxy.listen);
     }
+    warnExposure(log, config);
     log.info('podmeta listening', { ...addresses, revision: this.store.current.revision });
     return addresses;
   }

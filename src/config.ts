@@ -42,6 +42,12 @@ export interface Config {
   resyncSeconds: number;
   debounceMs: number;
   maxFileBytes: number;
+  /** PODMETA_ALLOWED_HOSTS: Host values the metadata listener accepts besides loopback names */
+  allowedHosts: string[];
+  /** open connections per listener (metadata, probes), and requests in flight per connection */
+  maxConnections: number;
+  probeMaxConnections: number;
+  maxPipeline: number;
   /** Kubernetes' own service variables */
   serviceHost?: string;
   servicePort?: string;
@@ -67,6 +73,10 @@ export const DEFAULTS = {
   // one-character keys. So ≤ 4 × 262 144 + 62 = 1 048 638 bytes; labels are raw ASCII, smaller than the
   // pod object itself (≤ 1.5 MiB in etcd). 2 MiB covers both with room to spare.
   PODMETA_MAX_FILE_BYTES: '2097152',
+  PODMETA_ALLOWED_HOSTS: '',
+  PODMETA_MAX_CONNECTIONS: '1280',
+  PODMETA_PROBE_MAX_CONNECTIONS: '128',
+  PODMETA_MAX_PIPELINE: '16',
 } as const;
 
 /** `host:port`, `[v6]:port`; port 0..65535 (0 = any free port, for tests). */
@@ -160,6 +170,10 @@ const schema = z.object({
   PODMETA_CONTAINER: z.optional(
     z.string().check(z.regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'expected a container name (lower-case DNS label: a-z, 0-9, "-", at most 63)')),
   ),
+  PODMETA_ALLOWED_HOSTS: list,
+  PODMETA_MAX_CONNECTIONS: int(2, 1_000_000),
+  PODMETA_PROBE_MAX_CONNECTIONS: int(2, 1_000_000),
+  PODMETA_MAX_PIPELINE: int(1, 1024),
   KUBERNETES_SERVICE_HOST: z.optional(z.string()),
   KUBERNETES_SERVICE_PORT: z.optional(z.string()),
 });
@@ -227,6 +241,10 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     resyncSeconds: e.PODMETA_RESYNC_SECONDS,
     debounceMs: e.PODMETA_DEBOUNCE_MS,
     maxFileBytes: e.PODMETA_MAX_FILE_BYTES,
+    allowedHosts: e.PODMETA_ALLOWED_HOSTS,
+    maxConnections: e.PODMETA_MAX_CONNECTIONS,
+    probeMaxConnections: e.PODMETA_PROBE_MAX_CONNECTIONS,
+    maxPipeline: e.PODMETA_MAX_PIPELINE,
   };
   if (e.PODMETA_CONTAINER) cfg.container = e.PODMETA_CONTAINER;
   if (e.KUBERNETES_SERVICE_HOST) cfg.serviceHost = e.KUBERNETES_SERVICE_HOST;

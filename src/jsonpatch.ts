@@ -57,3 +57,23 @@ export function subValueChange(before: unknown, after: unknown): PatchOp[] {
   if (after === undefined) return [{ op: 'remove', path: '' }];
   return diff(before, after);
 }
+
+/** The RFC 6901 pointer of a key path. */
+export function pointerOf(keys: readonly string[]): string {
+  return keys.map((k) => `/${escapeToken(k)}`).join('');
+}
+
+/**
+ * The part of a document patch that concerns the value at `pointer`, rebased onto that value ("" = the
+ * value itself). Undefined when an op replaces or removes an ANCESTOR of the pointer (an array replaced
+ * whole, say): then the part's change cannot be told from the patch alone.
+ */
+export function rebasePatch(patch: readonly PatchOp[], pointer: string): PatchOp[] | undefined {
+  if (pointer === '') return [...patch];
+  const out: PatchOp[] = [];
+  for (const op of patch) {
+    if (op.path === pointer || op.path.startsWith(pointer + '/')) out.push({ ...op, path: op.path.slice(pointer.length) });
+    else if (op.path === '' || pointer.startsWith(op.path + '/')) return undefined;
+  }
+  return out;
+}

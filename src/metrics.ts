@@ -50,7 +50,7 @@ export class Metrics {
   });
   readonly httpDuration = new Histogram({
     name: 'podmeta_http_request_duration_seconds',
-    help: 'Time to first byte of the response (streams: until headers are sent; the pre-serialized GET /metadata fast path is not timed)',
+    help: 'Time to first byte of the response (streams: until headers are sent; GET /metadata reads answered 200/304 from pre-rendered bytes are not timed)',
     labelNames: ['server', 'route'] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
     registers: [this.registry],

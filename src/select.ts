@@ -97,24 +97,48 @@ export function toText(value: unknown): string {
   return lines.map(([k, v]) => `${k}=${quoteGo(v)}`).join('\n');
 }
 
-const cache = new WeakMap<Snapshot, Map<string, Rendered | null>>();
-const CACHE_LIMIT = 256;
+/** Bounds of the render cache of one snapshot: entries and bytes. Beyond them a part is rendered per request
+ * (correct, just not cached). The cache lives as long as its snapshot, i.e. until the next revision. */
+export const RENDER_CACHE_ENTRIES = 256;
+export const RENDER_CACHE_BYTES = 8 * 1024 * 1024;
+
+interface RenderCache {
+  map: Map<string, Rendered | null>;
+  bytes: number;
+}
+
+const caches = new WeakMap<Snapshot, RenderCache>();
+
+function cached(snap: Snapshot, key: string, compute: () => Rendered | null): Rendered | null {
+  let c = caches.get(snap);
+  if (!c) caches.set(snap, (c = { map: new Map(), bytes: 0 }));
+  const hit = c.map.get(key);
+  if (hit !== undefined) return hit;
+  const out = compute();
+  const size = key.length + (out?.body.length ?? 0);
+  if (c.map.size < RENDER_CACHE_ENTRIES && c.bytes + size <= RENDER_CACHE_BYTES) {
+    c.map.set(key, out);
+    c.bytes += size;
+  }
+  return out;
+}
+
+function renderUncached(snap: Snapshot, keys: readonly string[], format: Format): Rendered | null {
+  const sel = selectValue(snap.doc, keys);
+  if (!sel.found) return null;
+  const body = Buffer.from(format === 'json' ? JSON.stringify(sel.value) : toText(sel.value));
+  const etag = etagOf(body);
+  return { body, etag: format === 'json' ? etag : etag.slice(0, -1) + '-t"', contentType: format === 'json' ? JSON_TYPE : TEXT_TYPE };
+}
 
 /** Render the part at `keys` of a snapshot in a format; null when the path does not exist. Cached. */
 export function render(snap: Snapshot, keys: readonly string[], format: Format): Rendered | null {
   if (keys.length === 0 && format === 'json') return { body: snap.body, etag: snap.etag, contentType: JSON_TYPE };
-  let m = cache.get(snap);
-  if (!m) cache.set(snap, (m = new Map()));
-  const key = `${format}\u0000${keys.join('\u0000')}`;
-  const hit = m.get(key);
-  if (hit !== undefined) return hit;
-  const sel = selectValue(snap.doc, keys);
-  let out: Rendered | null = null;
-  if (sel.found) {
-    const body = Buffer.from(format === 'json' ? JSON.stringify(sel.value) : toText(sel.value));
-    const etag = etagOf(body);
-    out = { body, etag: format === 'json' ? etag : etag.slice(0, -1) + '-t"', contentType: format === 'json' ? JSON_TYPE : TEXT_TYPE };
-  }
-  if (m.size < CACHE_LIMIT) m.set(key, out);
-  return out;
+  return cached(snap, `${format}\u0000${keys.join('\u0000')}`, () => renderUncached(snap, keys, format));
+}
+
+/** The same for a raw (still percent-encoded) path as it came in the URL: one map lookup per request once
+ * cached. Throws PathError for malformed percent-encoding. */
+export function renderRaw(snap: Snapshot, rawPath: string, format: Format): Rendered | null {
+  return cached(snap, `${format}\u0001${rawPath}`, () => render(snap, resolveKeys(splitPath(rawPath)), format));
 }

@@ -1,6 +1,11 @@
 // One frozen document + revision. Sources hand parts in; every real change bumps the revision by one,
-// yields an RFC 6902 patch, is serialized once (body + ETag) and fanned out to subscribers. A bounded
-// buffer of recent changes serves SSE resume. Views read `current` and subscribe; nothing else.
+// yields an RFC 6902 patch, is serialized once (body + ETag, and the change as JSON) and fanned out to
+// subscribers. Views read `current` and subscribe; nothing else.
+//
+// Memory: the store keeps the current snapshot and, for SSE resume, only the serialized recent changes
+// (`history`), bounded BY BYTES to what a replay can use: a replay larger than a fresh snapshot is never
+// sent, so at most max(HISTORY_MIN_BYTES, size of the current document) of changes are kept (and at most
+// `bufferSize` of them). Old snapshots and Change objects are not retained.
 
 import { createHash, randomBytes } from 'node:crypto';
 import type { MetadataDocument, SourceName, SourcePart, SourceStatus } from './document.js';
@@ -21,7 +26,18 @@ export interface Change {
   readonly patch: readonly PatchOp[];
   readonly before: Snapshot;
   readonly after: Snapshot;
+  /** `{"revision":…,"patch":[…]}`, serialized once */
+  readonly json: Buffer;
 }
+
+/** What SSE resume needs of a past change: its serialized JSON. */
+export interface HistoryEntry {
+  readonly revision: number;
+  readonly json: Buffer;
+}
+
+/** History kept whatever the document size (a small document's changes are cheap to keep). */
+export const HISTORY_MIN_BYTES = 256 * 1024;
 
 export type StatusMap = Readonly<Record<SourceName, SourceStatus>>;
 
@@ -29,7 +45,7 @@ export interface StoreOptions {
   annotationsExclude?: readonly string[];
   /** PODMETA_NODE_LABELS: selects the topology keys node.labels takes from the pod's own labels */
   nodeLabels?: readonly string[];
-  /** how many recent changes are kept for SSE resume */
+  /** at most this many recent changes are kept for SSE resume (and at most their byte bound) */
   bufferSize?: number;
   now?: () => Date;
 }
@@ -59,7 +75,8 @@ export class Store {
   readonly epoch = randomBytes(6).toString('base64url');
   private snapshot: Snapshot;
   private parts: Parts = {};
-  private readonly recent: Change[] = [];
+  private readonly history: HistoryEntry[] = [];
+  private historyBytes = 0;
   private readonly subscribers = new Set<(c: Change) => void>();
   private readonly statusSubscribers = new Set<(s: SourceName, st: SourceStatus) => void>();
   private readonly statusMap: Record<SourceName, SourceStatus>;
@@ -82,10 +99,6 @@ export class Store {
     return this.snapshot;
   }
 
-  get subscriberCount(): number {
-    return this.subscribers.size;
-  }
-
   /** Replace one source's part. Returns the change, or undefined when the document's content is unchanged. */
   setPart(source: SourceName, part: SourcePart | undefined): Change | undefined {
     return this.setParts({ [source]: part });
@@ -99,11 +112,11 @@ export class Store {
     if (deepEqual(prevBody, next)) return undefined;
     const before = this.snapshot;
     const after = makeSnapshot(before.revision + 1, next);
-    const patch = diff(prevBody, next);
-    const change: Change = Object.freeze({ revision: after.revision, patch: Object.freeze(patch), before, after });
+    const patch = Object.freeze(diff(prevBody, next));
+    const json = Buffer.from(JSON.stringify({ revision: after.revision, patch }));
     this.snapshot = after;
-    this.recent.push(change);
-    if (this.recent.length > this.bufferSize) this.recent.shift();
+    const change: Change = Object.freeze({ revision: after.revision, patch, before, after, json });
+    this.remember({ revision: after.revision, json });
     for (const fn of this.subscribers) {
       try {
         fn(change);
@@ -114,14 +127,28 @@ export class Store {
     return change;
   }
 
-  /** Changes after `revision`, oldest first; undefined when they are no longer all buffered. */
-  changesSince(revision: number): Change[] | undefined {
+  private remember(e: HistoryEntry): void {
+    this.history.push(e);
+    this.historyBytes += e.json.length;
+    const bound = Math.max(HISTORY_MIN_BYTES, this.snapshot.body.length);
+    while (this.history.length > this.bufferSize || (this.historyBytes > bound && this.history.length > 0)) {
+      this.historyBytes -= this.history.shift()!.json.length;
+    }
+  }
+
+  /** Bytes of serialized changes kept for resume (never more than max(HISTORY_MIN_BYTES, document size)). */
+  get historySize(): { entries: number; bytes: number } {
+    return { entries: this.history.length, bytes: this.historyBytes };
+  }
+
+  /** Changes after `revision`, oldest first; undefined when they are no longer all kept. */
+  changesSince(revision: number): readonly HistoryEntry[] | undefined {
     const cur = this.snapshot.revision;
     if (revision === cur) return [];
     if (revision > cur || revision < 0) return undefined;
-    const first = this.recent[0];
+    const first = this.history[0];
     if (!first || first.revision > revision + 1) return undefined;
-    return this.recent.filter((c) => c.revision > revision);
+    return this.history.slice(revision + 1 - first.revision);
   }
 
   subscribe(fn: (c: Change) => void): () => void {

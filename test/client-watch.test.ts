@@ -292,12 +292,13 @@ test('no agent yet: the watch keeps retrying with backoff and picks the agent up
 
 test('close(), an AbortSignal and leaving a for-await loop all end the watch and its stream', { timeout: 20_000 }, async (t) => {
   const a = await startAgent(t, { agent: FASTER });
-  const baseline = a.agent.store.subscriberCount; // the agent's own (metrics)
+  const streams = async (): Promise<number> => Number(/^podmeta_sse_subscribers (\d+)$/m.exec(await (await fetch(a.probe + '/metrics')).text())?.[1] ?? 0);
+  const baseline = await streams();
   const pm = createClient({ url: a.base });
   t.after(() => pm.close());
   const w1 = pm.watch('pod/labels');
   await w1.ready;
-  assert.ok(a.agent.store.subscriberCount > baseline, 'the stream is open');
+  assert.ok((await streams()) > baseline, 'the stream is open');
   const done1 = (async () => {
     let n = 0;
     for await (const _ of w1) n++;
@@ -316,7 +317,7 @@ test('close(), an AbortSignal and leaving a for-await loop all end the watch and
     break;
   }
   assert.equal(w3.closed, true, 'break closes the watch');
-  await eventually(() => a.agent.store.subscriberCount === baseline, 5000, 'the agent saw every stream end');
+  await eventually(async () => (await streams()) === baseline, 5000, 'the agent saw every stream end');
   const w4 = createClient({ url: a.base, signal: AbortSignal.abort() }).watch();
   assert.equal(w4.closed, true);
   await assert.rejects(w4.ready, (e: unknown) => e instanceof PodmetaError && e.reason === 'Aborted');

@@ -249,13 +249,13 @@ test('hostile requests: oversized headers → 431 JSON, garbage → 400 JSON; th
       sock.on('close', () => resolve(out));
       sock.on('error', () => resolve(out));
     });
-  const big = await raw(`GET /metadata HTTP/1.1\r\nHost: x\r\nMetadata: true\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+  const big = await raw(`GET /metadata HTTP/1.1\r\nHost: 127.0.0.1\r\nMetadata: true\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
   assert.match(big, /^HTTP\/1\.1 431 /);
   assert.match(big, /"reason":"RequestHeaderFieldsTooLarge"/);
   const garbage = await raw('\x00\x01\x02 not http at all\r\n\r\n');
   assert.match(garbage, /^HTTP\/1\.1 400 /);
   assert.match(garbage, /"code":400/);
-  const body = await raw('GET /metadata/pod/name HTTP/1.1\r\nHost: x\r\nMetadata: true\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello');
+  const body = await raw('GET /metadata/pod/name HTTP/1.1\r\nHost: 127.0.0.1\r\nMetadata: true\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello');
   assert.match(body, /^HTTP\/1\.1 200 /, 'a body on GET is ignored');
   assert.equal((await a.get('/metadata/pod/name')).status, 200);
 });

@@ -1,25 +1,28 @@
-// The two HTTP apps: the metadata API (loopback by default; `Metadata: true` required, X-Forwarded-For
-// refused) and the probe API (/livez, /healthz, /readyz, /metrics — no header).
+// The two HTTP front ends: the metadata listener (loopback by default; the guard of guard.ts on every
+// request; the raw pipeline of fast.ts for /metadata* and /events, koa for the rest) and the probe
+// listener (/livez, /healthz, /readyz, /metrics — no header, no Host rule).
 
 import Koa, { type Context, type Next } from 'koa';
 import Router from '@koa/router';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Store } from '../store.js';
 import type { Metrics } from '../metrics.js';
 import type { Logger } from '../log.js';
 import { BUILD } from '../build-info.js';
 import { errors, sendError } from './errors.js';
-import { metadataHandler } from './metadata.js';
-import { eventsHandler } from './events.js';
+import { EventHub } from './events.js';
 import { StreamRegistry } from './streams.js';
-import { fastPaths } from './fast.js';
-import { metadataRefusal } from './guard.js';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isRawPath, rawPipeline } from './fast.js';
+import { metadataGuard, type Guard } from './guard.js';
+import { flushRequests } from './tally.js';
 
 export interface AppDeps {
   store: Store;
   metrics: Metrics;
   log: Logger;
   requireHeader: boolean;
+  /** PODMETA_ALLOWED_HOSTS */
+  allowedHosts?: readonly string[];
   maxStreams: number;
   keepAliveMs?: number;
   retryMs?: number;
@@ -28,7 +31,8 @@ export interface AppDeps {
   draining: () => boolean;
 }
 
-/** Errors a departing client causes are not the agent's errors. */
+/** Errors a departing client causes are not the agent's errors (koa reports ERR_STREAM_PREMATURE_CLOSE for
+ * every client that disconnects early). */
 export function isClientGone(err: unknown): boolean {
   const code = (err as { code?: string } | null)?.code;
   return code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED';
@@ -40,49 +44,46 @@ function unexpected(log: Logger) {
   };
 }
 
-function routeOf(ctx: Context): string {
-  const p = ctx.path;
-  if (p === '/metadata') return ctx.query.wait ? 'longpoll' : 'metadata';
-  if (p.startsWith('/metadata/')) return ctx.query.wait ? 'longpoll' : 'metadata_path';
-  if (p === '/events' || p === '/status' || p === '/livez' || p === '/healthz' || p === '/readyz' || p === '/metrics') return p.slice(1);
-  return 'other';
-}
+const ROUTES = new Set(['/status', '/livez', '/healthz', '/readyz', '/metrics']);
 
+/** Outermost middleware: counts the status actually sent, after the error shaper has set it. */
 function instrument(metrics: Metrics, server: string) {
   return async function requestMetrics(ctx: Context, next: Next): Promise<void> {
     const start = process.hrtime.bigint();
     try {
       await next();
     } finally {
-      const route = routeOf(ctx);
+      const route = ROUTES.has(ctx.path) ? ctx.path.slice(1) : 'other';
       metrics.httpDuration.observe({ server, route }, Number(process.hrtime.bigint() - start) / 1e9);
       metrics.httpRequests.inc({ server, route, code: String(ctx.status) });
     }
   };
 }
 
-function metadataGuard(requireHeader: boolean) {
-  return async function metadataHeaders(ctx: Context, next: Next): Promise<void> {
-    const refusal = metadataRefusal(ctx.req.headers, requireHeader);
+function guardMiddleware(guard: Guard) {
+  return async function metadataRules(ctx: Context, next: Next): Promise<void> {
+    const refusal = guard(ctx.req.headers);
     if (refusal !== undefined) return sendError(ctx, 403, refusal);
     await next();
   };
 }
 
-function baseApp(log: Logger): Koa {
+function baseApp(log: Logger, metrics: Metrics, server: string): Koa {
   const app = new Koa();
   app.silent = true;
   app.on('error', (err: unknown) => {
     if (!isClientGone(err)) log.error('http error', { err });
   });
+  app.use(instrument(metrics, server));
+  app.use(errors(unexpected(log)));
   return app;
 }
 
 export interface MetadataApp {
-  app: Koa;
+  /** the metadata listener's request handler */
+  handler: RequestListener;
   streams: StreamRegistry;
-  /** answers the hot paths before koa; true when it did */
-  fast: (req: IncomingMessage, res: ServerResponse) => boolean;
+  hub: EventHub;
 }
 
 export function createMetadataApp(deps: AppDeps): MetadataApp {
@@ -90,12 +91,9 @@ export function createMetadataApp(deps: AppDeps): MetadataApp {
   const streams = new StreamRegistry(deps.maxStreams, deps.keepAliveMs ?? 15_000, (kind, n) =>
     (kind === 'sse' ? metrics.sseSubscribers : metrics.longPolls).set(n),
   );
+  const hub = new EventHub({ store, streams, ...(deps.retryMs !== undefined ? { retryMs: deps.retryMs } : {}) });
+  const guard = metadataGuard({ requireHeader: deps.requireHeader, allowedHosts: deps.allowedHosts ?? [] });
   const router = new Router();
-  const getMetadata = metadataHandler({ store, streams });
-  router.get('/metadata', getMetadata);
-  router.get('/metadata/{*rest}', getMetadata);
-  const events = { store, streams, ...(deps.retryMs !== undefined ? { retryMs: deps.retryMs } : {}) };
-  router.get('/events', eventsHandler(events));
   router.get('/status', function status(ctx: Context) {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = {
@@ -105,13 +103,31 @@ export function createMetadataApp(deps: AppDeps): MetadataApp {
       version: BUILD.version,
     };
   });
-  const app = baseApp(log);
-  app.use(errors(unexpected(log)));
-  app.use(instrument(metrics, 'metadata'));
-  app.use(metadataGuard(deps.requireHeader));
+  const app = baseApp(log, metrics, 'metadata');
+  app.use(guardMiddleware(guard));
   app.use(router.routes());
   app.use(router.allowedMethods());
-  return { app, streams, fast: fastPaths(store, metrics, deps.requireHeader, events) };
+  const koa = app.callback();
+  const raw = rawPipeline({ store, streams, hub, metrics, log, guard });
+  const handler = function metadataRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (isRawPath(req.url ?? '')) raw(req, res);
+    else void koa(req, res);
+  };
+  return { handler, streams, hub };
+}
+
+/** /metrics is rendered at most once per event-loop turn: scrapes that arrive together (pipelined on one
+ * connection, or a storm over many) share one rendering; a scrape after them sees fresh values. */
+function cachedMetrics(metrics: Metrics): () => Promise<string> {
+  let text: Promise<string> | undefined;
+  return () => {
+    if (!text) {
+      flushRequests(metrics);
+      text = metrics.registry.metrics();
+      setImmediate(() => (text = undefined));
+    }
+    return text;
+  };
 }
 
 export function createProbeApp(deps: AppDeps): Koa {
@@ -137,14 +153,13 @@ export function createProbeApp(deps: AppDeps): Koa {
       ctx.body = ok ? 'ok' : 'not ready';
     }
   });
+  const render = cachedMetrics(metrics);
   router.get('/metrics', async function metricsRoute(ctx: Context) {
     ctx.set('Cache-Control', 'no-store');
     ctx.type = metrics.registry.contentType;
-    ctx.body = await metrics.registry.metrics();
+    ctx.body = await render();
   });
-  const app = baseApp(log);
-  app.use(errors(unexpected(log)));
-  app.use(instrument(metrics, 'probe'));
+  const app = baseApp(log, metrics, 'probe');
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;

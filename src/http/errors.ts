@@ -1,5 +1,11 @@
-// One error type carrying an HTTP status; one middleware turns it (and anything else) into the contract's
-// JSON error body {"code","reason","message"}. 5xx messages are never exposed.
+// Every error podmeta answers has one shape, defined here once: `errorResponse` gives the status, the
+// headers and the JSON body {"code","reason","message"}; the three places that can answer carry it as they
+// must —
+//   writeError(res, …)        a raw node:http response (the metadata fast path, the proxy);
+//   sendError(ctx, …)         a koa context (the koa apps; `errors()` shapes whatever a handler throws);
+//   rawErrorResponse(…)       bytes for a bare socket (the HTTP parser's clientError, the connection cap).
+// A handler signals an error by throwing HttpError (raw and koa alike). Unexpected errors answer a bare
+// "internal error" (their message is logged, never sent).
 
 import type { ServerResponse } from 'node:http';
 import type { Context, Next } from 'koa';
@@ -20,6 +26,13 @@ const REASONS: Record<number, string> = {
   504: 'GatewayTimeout',
 };
 
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  408: 'Request Timeout',
+  431: 'Request Header Fields Too Large',
+  503: 'Service Unavailable',
+};
+
 export class HttpError extends Error {
   constructor(
     readonly status: number,
@@ -30,31 +43,45 @@ export class HttpError extends Error {
   }
 }
 
-export function errorBody(status: number, message: string): string {
-  return JSON.stringify({ code: status, reason: REASONS[status] ?? 'Error', message });
+export interface ErrorResponse {
+  status: number;
+  headers: Record<string, string | number>;
+  body: string;
 }
 
-/** The same JSON error on a raw response (paths that answer before or without koa). */
+/** The one definition of an error answer. */
+export function errorResponse(status: number, message: string, headers: Record<string, string> = {}): ErrorResponse {
+  const body = JSON.stringify({ code: status, reason: REASONS[status] ?? 'Error', message });
+  return {
+    status,
+    headers: { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store', ...headers },
+    body,
+  };
+}
+
+/** The error on a raw response. */
 export function writeError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
-  const body = errorBody(status, message);
-  res.writeHead(status, {
-    'Content-Type': 'application/json; charset=utf-8',
-    'Content-Length': Buffer.byteLength(body),
-    'Cache-Control': 'no-store',
-    ...headers,
-  });
-  res.end(body);
+  const e = errorResponse(status, message, headers);
+  res.writeHead(e.status, e.headers);
+  res.end(e.body);
+}
+
+/** The error as bytes for a socket no response object exists for; the connection is closed after it. */
+export function rawErrorResponse(status: number, message: string, headers: Record<string, string> = {}): string {
+  const e = errorResponse(status, message, { ...headers, Connection: 'close' });
+  const head = Object.entries(e.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  return `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n${head}\r\n${e.body}`;
 }
 
 export function sendError(ctx: Context, status: number, message: string, headers: Record<string, string> = {}): void {
-  ctx.status = status;
-  ctx.set('Cache-Control', 'no-store');
-  for (const [k, v] of Object.entries(headers)) ctx.set(k, v);
+  const e = errorResponse(status, message, headers);
+  ctx.status = e.status;
+  for (const [k, v] of Object.entries(e.headers)) if (k !== 'Content-Length') ctx.set(k, String(v));
+  ctx.body = e.body;
   ctx.type = 'application/json; charset=utf-8';
-  ctx.body = errorBody(status, message);
 }
 
-/** First middleware: shapes every error; unknown routes end as a JSON 404. */
+/** First middleware of a koa app: shapes every error; unknown routes end as a JSON 404. */
 export function errors(onUnexpected: (err: unknown, ctx: Context) => void) {
   return async function errorShaper(ctx: Context, next: Next): Promise<void> {
     try {
@@ -67,7 +94,7 @@ export function errors(onUnexpected: (err: unknown, ctx: Context) => void) {
       }
     } catch (err) {
       if (err instanceof HttpError) return sendError(ctx, err.status, err.message, err.headers);
-      const status = (err as { status?: unknown; expose?: unknown }).status;
+      const status = (err as { status?: unknown }).status;
       if (typeof status === 'number' && status >= 400 && status < 500) {
         // koa / @koa/router errors (e.g. 405 from allowedMethods) carry a safe message and headers
         const headers = (err as { headers?: Record<string, string> }).headers ?? {};

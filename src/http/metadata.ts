@@ -1,10 +1,14 @@
 // GET /metadata[/<path>]: the document or one part, JSON or text, ETag/304, and long-poll
-// (?wait=true&timeout=<s> with If-None-Match or ?etag=). Reads the store's current snapshot only.
+// (?wait=true&timeout=<s> with If-None-Match or ?etag=). Raw node:http, no koa: every answer is bytes
+// rendered once per revision and path (select.ts), so a sub-path, a text form, a 304 or a long-poll
+// answer costs what the whole document costs. Reads the store's current snapshot only.
 
-import type { Context } from 'koa';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Store } from '../store.js';
-import { render, resolveKeys, splitPath, PathError, type Format, type Rendered } from '../select.js';
-import { HttpError } from './errors.js';
+import { render, renderRaw, PathError, type Format, type Rendered } from '../select.js';
+import { HttpError, writeError } from './errors.js';
+import { formatOf, single, type Query } from './query.js';
+import { keysFromPath, notFound } from './paths.js';
 import type { StreamRegistry } from './streams.js';
 
 export const LONGPOLL_DEFAULT_S = 60;
@@ -12,6 +16,7 @@ export const LONGPOLL_MAX_S = 300;
 
 export function tagMatches(header: string | undefined, etag: string): boolean {
   if (!header) return false;
+  if (header === etag) return true;
   const bare = etag.replace(/^W\//, '');
   return header.split(',').some((t) => {
     const x = t.trim();
@@ -19,32 +24,15 @@ export function tagMatches(header: string | undefined, etag: string): boolean {
   });
 }
 
-export function queryValue(ctx: Context, name: string): string | undefined {
-  const v = ctx.query[name];
-  if (Array.isArray(v)) throw new HttpError(400, `query parameter ${name} was given more than once`);
-  return v;
-}
-
-export function parseFormat(ctx: Context): Format {
-  const f = queryValue(ctx, 'format');
-  if (f !== undefined) {
-    if (f === 'json' || f === 'text') return f;
-    throw new HttpError(400, `query parameter format must be "json" or "text", got ${JSON.stringify(f)}`);
-  }
-  const accept = ctx.get('Accept');
-  if (accept && ctx.accepts('application/json', 'text/plain') === 'text/plain') return 'text';
-  return 'json';
-}
-
-function parseBool(ctx: Context, name: string): boolean {
-  const v = queryValue(ctx, name);
+function parseBool(q: Query, name: string): boolean {
+  const v = single(q, name);
   if (v === undefined || v === '' || v === 'false' || v === '0') return false;
   if (v === 'true' || v === '1') return true;
   throw new HttpError(400, `query parameter ${name} must be true or false, got ${JSON.stringify(v)}`);
 }
 
-function parseTimeout(ctx: Context): number {
-  const v = queryValue(ctx, 'timeout');
+function parseTimeout(q: Query): number {
+  const v = single(q, 'timeout');
   if (v === undefined) return LONGPOLL_DEFAULT_S;
   if (!/^\d{1,6}$/.test(v) || Number(v) > LONGPOLL_MAX_S) {
     throw new HttpError(400, `query parameter timeout must be a whole number of seconds from 0 to ${LONGPOLL_MAX_S}, got ${JSON.stringify(v)}`);
@@ -52,29 +40,27 @@ function parseTimeout(ctx: Context): number {
   return Number(v);
 }
 
-export function keysFromPath(raw: string): string[] {
+/** The answer of a rendered part: 304 when `inm` matches its tag, else the bytes (none for HEAD). */
+export function send(req: IncomingMessage, res: ServerResponse, r: Rendered, inm: string | undefined): number {
+  if (tagMatches(inm, r.etag)) {
+    res.writeHead(304, { ETag: r.etag, 'Cache-Control': 'no-store' });
+    res.end();
+    return 304;
+  }
+  res.writeHead(200, { 'Content-Type': r.contentType, 'Content-Length': r.body.length, ETag: r.etag, 'Cache-Control': 'no-store' });
+  res.end(req.method === 'HEAD' ? undefined : r.body);
+  return 200;
+}
+
+function renderOrThrow(store: Store, rawPath: string, format: Format): Rendered {
   try {
-    return resolveKeys(splitPath(raw));
+    const r = renderRaw(store.current, rawPath, format);
+    if (r) return r;
   } catch (err) {
     if (err instanceof PathError) throw new HttpError(err.status, err.message);
     throw err;
   }
-}
-
-function notFound(keys: readonly string[]): HttpError {
-  return new HttpError(404, `no field ${keys.join('/')}`);
-}
-
-function send(ctx: Context, r: Rendered, inm: string | undefined): void {
-  ctx.set('ETag', r.etag);
-  ctx.set('Cache-Control', 'no-store');
-  if (tagMatches(inm, r.etag)) {
-    ctx.status = 304;
-    return;
-  }
-  ctx.status = 200;
-  ctx.type = r.contentType;
-  ctx.body = r.body;
+  throw notFound(keysFromPath(rawPath));
 }
 
 export interface MetadataDeps {
@@ -82,56 +68,57 @@ export interface MetadataDeps {
   streams: StreamRegistry;
 }
 
-export function metadataHandler({ store, streams }: MetadataDeps) {
-  return async function getMetadata(ctx: Context): Promise<void> {
-    const raw = ctx.path.slice('/metadata'.length);
-    const keys = keysFromPath(raw);
-    const format = parseFormat(ctx);
-    const wait = parseBool(ctx, 'wait');
-    const timeoutS = parseTimeout(ctx);
-    const tag = queryValue(ctx, 'etag') ?? ctx.get('If-None-Match') ?? '';
-    const first = render(store.current, keys, format);
-    if (!first) throw notFound(keys);
-    if (!wait || !tag || !tagMatches(tag, first.etag) || ctx.method === 'HEAD') {
-      send(ctx, first, tag || undefined);
-      return;
-    }
-    // long-poll: wait until the selected part differs from `tag`, the timeout, the client leaves, or shutdown
-    let finish: (r: Rendered | null | 'timeout' | 'gone') => void = () => {};
-    const release = streams.acquire({ kind: 'longpoll', close: () => finish('timeout') });
-    if (!release) {
-      throw new HttpError(503, `too many open streams and long-polls (limit ${streams.max}, PODMETA_MAX_STREAMS); retry later`, {
-        'Retry-After': '1',
-      });
-    }
-    const result = await new Promise<Rendered | null | 'timeout' | 'gone'>((resolve) => {
-      const onClose = (): void => finish('gone');
-      const unsubscribe = store.subscribe((change) => {
-        const r = render(change.after, keys, format);
-        if (!r || !tagMatches(tag, r.etag)) finish(r);
-      });
-      const timer = setTimeout(() => finish('timeout'), timeoutS * 1000);
-      ctx.res.on('close', onClose);
-      finish = (r) => {
-        finish = () => {};
-        clearTimeout(timer);
-        unsubscribe();
-        release();
-        ctx.res.off('close', onClose);
-        resolve(r);
-      };
+/**
+ * Answer GET/HEAD /metadata<rawPath>?<query>. Returns the status sent, or a promise of it for a long-poll.
+ * Throws HttpError before anything is written.
+ */
+export function serveMetadata({ store, streams }: MetadataDeps, req: IncomingMessage, res: ServerResponse, rawPath: string, q: Query): number | Promise<number> {
+  const format = formatOf(q, req.headers.accept);
+  const wait = parseBool(q, 'wait');
+  const timeoutS = parseTimeout(q);
+  const tag = single(q, 'etag') ?? req.headers['if-none-match'];
+  const first = renderOrThrow(store, rawPath, format);
+  if (!wait || !tag || !tagMatches(tag, first.etag) || req.method === 'HEAD') return send(req, res, first, tag);
+  return longPoll(store, streams, req, res, keysFromPath(rawPath), format, tag, timeoutS);
+}
+
+/** Wait until the selected part differs from `tag`, the timeout, the client leaves, or shutdown. */
+function longPoll(
+  store: Store,
+  streams: StreamRegistry,
+  req: IncomingMessage,
+  res: ServerResponse,
+  keys: readonly string[],
+  format: Format,
+  tag: string,
+  timeoutS: number,
+): Promise<number> {
+  let finish: (r: Rendered | null | 'timeout' | 'gone') => void = () => {};
+  // before the promise: a refusal (the stream cap) is thrown to the caller, which answers it
+  const release = streams.acquire({ kind: 'longpoll', close: () => finish('timeout') }, req.socket);
+  return new Promise<number>((resolve) => {
+    const unsubscribe = store.subscribe((change) => {
+      const r = render(change.after, keys, format);
+      if (!r || !tagMatches(tag, r.etag)) finish(r);
     });
-    if (result === 'gone') {
-      ctx.respond = false;
-      return;
-    }
-    if (result === null) throw notFound(keys);
-    if (result === 'timeout') {
-      const now = render(store.current, keys, format);
-      if (!now) throw notFound(keys);
-      send(ctx, now, tag);
-      return;
-    }
-    send(ctx, result, tag);
-  };
+    const timer = setTimeout(() => finish('timeout'), timeoutS * 1000);
+    const onClose = (): void => finish('gone');
+    res.on('close', onClose);
+    req.socket.setTimeout(0);
+    finish = (r) => {
+      finish = () => {};
+      clearTimeout(timer);
+      unsubscribe();
+      release();
+      res.off('close', onClose);
+      if (r === 'gone') return resolve(499);
+      const now = r === 'timeout' ? render(store.current, keys, format) : r;
+      if (!now) {
+        const e = notFound(keys);
+        writeError(res, e.status, e.message);
+        return resolve(e.status);
+      }
+      resolve(send(req, res, now, tag));
+    };
+  });
 }

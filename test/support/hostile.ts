@@ -67,16 +67,18 @@ export const HOSTILE: Hostile[] = [
     data: () => Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x00, 0xc8, 0x01, 0x00, 0x00, 0xc4, 0x03, 0x03]), randomBytes(190)]),
     ok: (r) => r.status === 400 || r.status === undefined,
   },
-  { name: 'no Metadata header', data: () => 'GET /metadata HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', ok: (r) => r.status === 403 },
+  { name: 'no Metadata header', data: () => 'GET /metadata HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', ok: (r) => r.status === 403 },
   { name: 'X-Forwarded-For', data: () => req('/metadata', 'X-Forwarded-For: 10.0.0.1\r\n'), ok: (r) => r.status === 403 },
   { name: 'POST', data: () => req('/metadata', 'Content-Length: 2\r\n', 'POST') + '{}', ok: (r) => r.status === 405 },
   { name: 'DELETE events', data: () => req('/events', '', 'DELETE'), ok: (r) => r.status === 405 },
   { name: 'unknown method', data: () => req('/metadata', '', 'BREW'), ok: (r) => r.status === 400 || r.status === 405 || r.status === 501 },
   { name: 'NUL in header', data: () => req('/metadata', 'X-A: a\u0000b\r\n'), ok: (r) => r.status === 400 },
-  { name: 'HTTP/1.0 no Host', data: () => 'GET /metadata HTTP/1.0\r\nMetadata: true\r\n\r\n', ok: (r) => r.status === 200 || r.status === 400 },
+  // no Host is not a loopback Host: the metadata listener's Host rule (DNS rebinding) refuses it
+  { name: 'HTTP/1.0 no Host', data: () => 'GET /metadata HTTP/1.0\r\nMetadata: true\r\n\r\n', ok: (r) => r.status === 403 },
+  { name: 'foreign Host (DNS rebinding)', data: () => 'GET /metadata HTTP/1.1\r\nHost: attacker.example\r\nMetadata: true\r\nConnection: close\r\n\r\n', ok: (r) => r.status === 403 },
   {
     name: 'pipelined x5',
-    data: () => 'GET /metadata HTTP/1.1\r\nHost: x\r\nMetadata: true\r\n\r\n'.repeat(4) + req('/metadata/pod/name'),
+    data: () => 'GET /metadata HTTP/1.1\r\nHost: 127.0.0.1\r\nMetadata: true\r\n\r\n'.repeat(4) + req('/metadata/pod/name'),
     ok: (r) => r.statuses.length === 5 && r.statuses.every((s) => s === 200),
   },
 ];
