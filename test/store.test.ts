@@ -2,9 +2,9 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import jsonpatch from 'fast-json-patch';
-import { Store } from '../src/store.js';
-import { diff, subValueChange } from '../src/jsonpatch.js';
-import { resolveKeys, splitPath, selectValue, toText } from '../src/select.js';
+import { Store, HISTORY_MIN_BYTES } from '../src/store.js';
+import { diff, subValueChange, rebasePatch, pointerOf } from '../src/jsonpatch.js';
+import { resolveKeys, splitPath, selectValue, toText, renderRaw, RENDER_CACHE_ENTRIES } from '../src/select.js';
 import { quoteGo } from '../src/goformat.js';
 import { goQuote } from './support/goquote-encode.js';
 
@@ -104,4 +104,75 @@ test('text form of maps is kubelet FormatMap; quoteGo equals the spec encoder', 
     fc.property(fc.string({ unit: 'grapheme' }), (s) => assert.equal(quoteGo(s), goQuote(s))),
     { numRuns: 1000 },
   );
+});
+
+test('store memory: history is bounded by bytes and old snapshots are not retained (1 000 changes of a 250 KB document)', { timeout: 60_000 }, async () => {
+  const { setFlagsFromString } = await import('node:v8');
+  const { runInNewContext } = await import('node:vm');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const s = new Store();
+  const big = 'z'.repeat(250_000);
+  const refs: WeakRef<object>[] = [];
+  for (let i = 0; i < 1000; i++) {
+    s.setPart('downward', { pod: { name: 'p', labels: { n: String(i) }, annotations: { big: big + (i % 7) } } });
+    refs.push(new WeakRef(s.current.doc));
+  }
+  const { entries, bytes } = s.historySize;
+  assert.ok(bytes <= Math.max(HISTORY_MIN_BYTES, s.current.body.length), `history ${bytes} bytes`);
+  assert.ok(entries >= 1, 'the latest change is still kept');
+  assert.deepEqual(s.changesSince(s.current.revision - 1)!.map((e) => e.revision), [s.current.revision]);
+  gc();
+  await new Promise((r) => setImmediate(r));
+  gc();
+  const alive = refs.filter((r) => r.deref() !== undefined).length;
+  assert.ok(alive <= 2, `${alive} of 1000 old documents still reachable`);
+});
+
+test('store history: small changes keep up to bufferSize entries; a replay list is contiguous', () => {
+  const s = new Store({ bufferSize: 5 });
+  for (let i = 0; i < 20; i++) s.setPart('downward', { pod: { labels: { n: String(i) } } });
+  assert.equal(s.historySize.entries, 5);
+  assert.deepEqual(s.changesSince(16)!.map((e) => e.revision), [17, 18, 19, 20]);
+  assert.equal(s.changesSince(14), undefined);
+  const last = JSON.parse(s.changesSince(19)![0]!.json.toString());
+  assert.deepEqual(last, { revision: 20, patch: [{ op: 'replace', path: '/pod/labels/n', value: '19' }] });
+});
+
+test('rebasePatch: ops under the pointer rebased, unrelated ones dropped, an ancestor op gives undefined', () => {
+  const patch = [
+    { op: 'replace', path: '/pod/labels/a~1b', value: '2' },
+    { op: 'add', path: '/pod/annotations/x', value: 'y' },
+    { op: 'remove', path: '/pod/labels/gone' },
+  ] as const;
+  assert.deepEqual(rebasePatch(patch, pointerOf(['pod', 'labels'])), [
+    { op: 'replace', path: '/a~1b', value: '2' },
+    { op: 'remove', path: '/gone' },
+  ]);
+  assert.deepEqual(rebasePatch(patch, pointerOf(['pod', 'labels', 'a/b'])), [{ op: 'replace', path: '', value: '2' }]);
+  assert.deepEqual(rebasePatch(patch, pointerOf(['node'])), []);
+  assert.equal(rebasePatch([{ op: 'replace', path: '/pod/ips', value: ['x'] }], pointerOf(['pod', 'ips', '0'])), undefined);
+  assert.equal(rebasePatch([{ op: 'add', path: '/pod', value: {} }], pointerOf(['pod', 'name'])), undefined);
+  // the rebased patch of a random change equals the diff of the part
+  fc.assert(
+    fc.property(fc.dictionary(fc.constantFrom('a', 'b', 'c/d'), fc.string({ maxLength: 2 }), { noNullPrototype: true }), fc.dictionary(fc.constantFrom('a', 'b', 'c/d'), fc.string({ maxLength: 2 }), { noNullPrototype: true }), (x, y) => {
+      const before = { pod: { labels: x } };
+      const after = { pod: { labels: y } };
+      assert.deepEqual(apply(x, rebasePatch(diff(before, after), pointerOf(['pod', 'labels']))), y);
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('render cache: one rendering per snapshot and path; bounded in entries; a new revision renders anew', () => {
+  const s = new Store();
+  s.setPart('downward', { pod: { name: 'p', labels: { a: '1' } } });
+  const r1 = renderRaw(s.current, '/pod/labels', 'text');
+  assert.equal(renderRaw(s.current, '/pod/labels', 'text'), r1, 'same bytes object: rendered once');
+  assert.equal(r1!.body.toString(), 'a="1"');
+  assert.notEqual(renderRaw(s.current, '/pod/labels', 'json')!.etag, r1!.etag, 'text and JSON have distinct tags');
+  for (let i = 0; i < RENDER_CACHE_ENTRIES + 50; i++) assert.equal(renderRaw(s.current, `/pod/labels/k${i}`, 'json'), null);
+  assert.equal(renderRaw(s.current, '/pod/name', 'json')!.body.toString(), '"p"', 'past the bound: still right, just not cached');
+  s.setPart('downward', { pod: { name: 'p', labels: { a: '2' } } });
+  assert.equal(renderRaw(s.current, '/pod/labels', 'text')!.body.toString(), 'a="2"');
 });
