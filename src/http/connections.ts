@@ -68,13 +68,13 @@ export function limitConnections(server: Server, handler: RequestListener, limit
   const run = (st: ConnState, req: IncomingMessage, res: ServerResponse): void => {
     st.inFlight++;
     const socket = req.socket;
-    open.delete(socket);
-    open.add(socket);
+    if (open.delete(socket)) open.add(socket); // most recently active last (never re-adds a closed socket)
     let done = false;
     const finished = (): void => {
       if (done) return;
       done = true;
       st.inFlight--;
+      if (socket.destroyed) st.queue.length = 0;
       const next = st.queue.shift();
       if (next) run(st, next[0], next[1]);
     };
