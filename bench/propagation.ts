@@ -3,6 +3,8 @@
 //   api:    a pod MODIFIED event written by the fake API server → SSE `change` event received.
 // One change at a time (the next starts after the previous arrived, plus a small random gap), so each
 // sample is one swap's latency and never a coalesced burst.
+// Then a burst: kubelet updates back to back (no gap); the last write must win, with no more reads or
+// revisions than updates. Reads and revisions come from the agent's own /metrics.
 //   tsx bench/propagation.ts
 
 import { FakeApiServer, samplePod, sampleNode } from '../test/support/fake-apiserver.js';
@@ -16,8 +18,19 @@ export interface PropagationResult {
   lost: number;
   /** ms from the `..data` rename to the SSE event */
   latency: Stats;
-  /** the agent's PODMETA_DEBOUNCE_MS during the run (a floor for the latency) */
+  /** the agent's PODMETA_DEBOUNCE_MS during the run (it applies only to events other than the `..data` rename) */
   debounceMs: number;
+  /** full volume reads and document revisions during the paced swaps (one each per swap is the target) */
+  reads: number;
+  revisions: number;
+  /** back-to-back updates: reads and revisions they caused, and whether the last write was served */
+  burst: { updates: number; reads: number; revisions: number; lastWins: boolean };
+}
+
+async function counters(probe: string): Promise<{ reads: number; revision: number }> {
+  const text = await (await fetch(`${probe}/metrics`)).text();
+  const num = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return { reads: num('podmeta_downward_reads_total'), revision: num('podmeta_document_revision') };
 }
 
 export interface ApiPropagationResult {
@@ -40,6 +53,8 @@ export async function runVolumePropagation({ swaps = 250, debounceMs, log = (_s:
     await sse.waitFor((e) => e.event === 'snapshot');
     const samples: number[] = [];
     let lost = 0;
+    await sleep(100);
+    const c0 = await counters(agent.probe);
     for (let i = 1; i <= swaps; i++) {
       let t0 = 0;
       const value = `v${i}`;
@@ -58,7 +73,23 @@ export async function runVolumePropagation({ swaps = 250, debounceMs, log = (_s:
       if (i % 50 === 0) log(`  propagation(volume): ${i}/${swaps}, p50 so far ${round(stats(samples).p50, 1)} ms`);
       await sleep(rnd(5, 25));
     }
-    return { swaps, lost, latency: roundStats(stats(samples)), debounceMs: debounceMs ?? 15 };
+    await sleep(100);
+    const c1 = await counters(agent.probe);
+    // burst: back to back, then the last value must be what is served
+    const updates = 20;
+    for (let i = 1; i <= updates; i++) await agent.volume.update(sampleFiles({ foo: 'bar', seq: `burst${i}` }));
+    await sleep(300);
+    const c2 = await counters(agent.probe);
+    const labels = (await (await fetch(`${agent.base}/metadata/pod/labels`, { headers: { Metadata: 'true' } })).json()) as Record<string, string>;
+    return {
+      swaps,
+      lost,
+      latency: roundStats(stats(samples)),
+      debounceMs: debounceMs ?? 15,
+      reads: c1.reads - c0.reads,
+      revisions: c1.revision - c0.revision,
+      burst: { updates, reads: c2.reads - c1.reads, revisions: c2.revision - c1.revision, lastWins: labels.seq === `burst${updates}` },
+    };
   } finally {
     sse.close();
     await agent.stop();

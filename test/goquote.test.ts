@@ -2,7 +2,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { GoQuoteError, decodeUtf8, parseGoMap, unquoteGo, unquoteGoBytes } from '../src/sources/goquote.js';
-import { compareGoStrings, formatGoMap, goQuote, goQuoteBytes } from './support/goquote-encode.js';
+import { isGoPrint as srcIsGoPrint } from '../src/sources/go-isprint.js';
+import { quoteGo } from '../src/goformat.js';
+import { compareGoStrings, formatGoMap, goQuote, goQuoteBytes, isGoPrint as specIsGoPrint } from './support/goquote-encode.js';
 
 const enc = new TextEncoder();
 const bytes = (s: string): Uint8Array => enc.encode(s);
@@ -361,5 +363,24 @@ describe('properties', () => {
       }),
       { numRuns: 5000 },
     );
+  });
+});
+
+describe('%q printability is Go >= 1.21 (Unicode 15.0.0), not the runtime ICU', () => {
+  it('the fixed table (src) and the spec encoder (runtime categories minus post-15.0 code points) agree on every code point', () => {
+    const differ: string[] = [];
+    for (let r = 0; r <= 0x10ffff; r++) {
+      if (r >= 0xd800 && r <= 0xdfff) continue;
+      if (srcIsGoPrint(r) !== specIsGoPrint(r)) differ.push(r.toString(16));
+    }
+    assert.deepEqual(differ.slice(0, 20), [], `${differ.length} code points differ`);
+  });
+  it('a letter added in Unicode 16.0 (U+1C89 CYRILLIC CAPITAL LETTER TJE) is escaped, as Go 1.21–1.25 escape it', () => {
+    const tje = '\u1c89';
+    assert.ok(/\p{L}/u.test(tje), 'this runtime knows U+1C89 as a letter (Unicode >= 16)');
+    assert.equal(quoteGo(`a${tje}`), '"a\\u1c89"');
+    assert.equal(goQuote(`a${tje}`), '"a\\u1c89"');
+    assert.equal(quoteGo('é日本😀'), '"é日本😀"', 'printable Unicode 15 stays raw');
+    assert.equal(quoteGo('\u00a0\u2028\u200b\ufeff\u00ad'), '"\\u00a0\\u2028\\u200b\\ufeff\\u00ad"');
   });
 });
