@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, type PodmetaClient } from './client.js';
 import { deepEqual } from './values.js';
+import { writeVolume } from './kubelet-writer.js';
 
 export interface TestPodmetaOptions {
   /** pod labels (the volume's `labels` file); default {} */
@@ -56,8 +57,15 @@ export interface AgentModule {
   };
   parseConfig(env: Record<string, string>): Opaque;
   createLogger(o: { level: 'debug' | 'info' | 'warn' | 'error'; write: (line: string) => void }): Opaque;
-  KubeletVolume: { create(dir: string, files: Record<string, string>): Promise<{ update(files: Record<string, string>): Promise<boolean> }> };
-  formatMap(m: Record<string, string>): string;
+  quoteGo(s: string): string;
+}
+
+/** kubelet's FormatMap: `key="value"` (Go-quoted) lines, keys sorted byte-wise, no trailing newline. */
+function formatMap(m: Record<string, string>, quote: (s: string) => string): string {
+  return Object.keys(m)
+    .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+    .map((k) => `${k}=${quote(m[k]!)}`)
+    .join('\n');
 }
 
 // not a literal import: the library's compiler must not follow it into the agent's sources
@@ -74,11 +82,11 @@ export async function startPodmeta(o: TestPodmetaOptions = {}): Promise<TestPodm
     podName: o.pod?.name ?? 'test-pod',
     podNamespace: o.pod?.namespace ?? 'default',
     podUid: o.pod?.uid ?? '00000000-0000-4000-8000-000000000000',
-    labels: m.formatMap(labels),
-    annotations: m.formatMap(annotations),
+    labels: formatMap(labels, m.quoteGo),
+    annotations: formatMap(annotations, m.quoteGo),
     ...o.files,
   });
-  const volume = await m.KubeletVolume.create(dir, payload());
+  await writeVolume(dir, payload());
   const config = m.parseConfig({
     PODMETA_LISTEN: '127.0.0.1:0',
     PODMETA_PROBE_LISTEN: '127.0.0.1:0',
@@ -121,12 +129,12 @@ export async function startPodmeta(o: TestPodmetaOptions = {}): Promise<TestPodm
     client,
     async setLabels(next) {
       labels = { ...next };
-      await volume.update(payload());
+      await writeVolume(dir, payload());
       await served('pod/labels', labels);
     },
     async setAnnotations(next) {
       annotations = { ...next };
-      await volume.update(payload());
+      await writeVolume(dir, payload());
       await served('pod/annotations', annotations);
     },
     async stop() {
