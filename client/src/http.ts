@@ -14,6 +14,8 @@ export interface Exchange {
   headers?: Record<string, string>;
   /** ms for connect + response; undefined = none */
   timeoutMs: number | undefined;
+  /** the whole call's deadline, for the message (default timeoutMs) */
+  budgetMs?: number | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -54,7 +56,7 @@ export function open(
     };
     if (x.timeoutMs !== undefined) {
       timer = setTimeout(
-        () => req.destroy(new PodmetaError(0, 'Timeout', `podmeta agent at ${url.host} did not answer within ${x.timeoutMs} ms`)),
+        () => req.destroy(new PodmetaError(0, 'Timeout', `podmeta agent at ${url.host} did not answer within ${x.budgetMs ?? x.timeoutMs} ms`)),
         x.timeoutMs,
       );
     }
@@ -130,7 +132,7 @@ export async function request(base: string, x: Exchange, agent: Agent): Promise<
     if (left <= 0) throw new PodmetaError(0, 'Timeout', `podmeta agent at ${host} did not answer within ${x.timeoutMs} ms`);
     let answer: Answer;
     try {
-      const { res, done } = await open(base, { ...x, timeoutMs: Number.isFinite(left) ? left : undefined }, agent);
+      const { res, done } = await open(base, { ...x, timeoutMs: Number.isFinite(left) ? left : undefined, budgetMs: x.timeoutMs }, agent);
       try {
         answer = { status: res.statusCode ?? 0, headers: res.headers, body: await readBody(res, host) };
       } finally {
