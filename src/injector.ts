@@ -4,6 +4,8 @@
 //   exit 1  — a second signal, a failed start (e.g. the port is taken), or a shutdown that overran its deadline
 //   exit 2  — invalid configuration (every bad variable named in one message)
 
+// first: its SIGUSR1 listener is installed before any other module is evaluated (src/signals.ts)
+import { handleSignals } from './signals.js';
 import { ConfigError } from './config.js';
 import { createLogger } from './log.js';
 import { BUILD } from './build-info.js';
@@ -27,30 +29,7 @@ async function main(): Promise<void> {
   log.info('podmeta injector starting', { version: BUILD.version, revision: BUILD.revision, node: process.version, pid: process.pid });
   const injector = new Injector({ config, log });
 
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (++signals > 1) {
-      log.warn('second signal: exiting now', { signal });
-      process.exit(1);
-    }
-    log.info('shutting down', { signal });
-    setTimeout(() => {
-      log.error('shutdown deadline exceeded', { deadlineMs: SHUTDOWN_DEADLINE_MS });
-      process.exit(1);
-    }, SHUTDOWN_DEADLINE_MS).unref();
-    injector.stop().then(
-      () => {
-        log.info('stopped');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        log.error('shutdown failed', { err });
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  handleSignals({ log, stop: () => injector.stop(), deadlineMs: SHUTDOWN_DEADLINE_MS, name: 'the podmeta injector' });
 
   try {
     await injector.start();
