@@ -116,3 +116,9 @@ export interface SourceStatus {
   /** free-form extra fields (e.g. lastUpdate, resourceVersion, watch restarts) — never secrets */
   detail?: Readonly<Record<string, unknown>>;
 }
+
+/** Drop the fields that are undefined: a field no source provides is absent, never null or "". */
+export function compact<T extends object>(o: T): T {
+  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
+  return o;
+}

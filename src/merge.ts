@@ -8,7 +8,7 @@
 // PODMETA_NODE_LABELS selects them. Excluded annotations never appear. Absent stays absent: no null, no
 // invented "".
 
-import { POD_TOPOLOGY_KEYS, type MetadataDocument, type NodeInfo, type PodInfo, type SourceName, type SourcePart, type StringMap } from './document.js';
+import { compact, POD_TOPOLOGY_KEYS, type MetadataDocument, type NodeInfo, type PodInfo, type SourceName, type SourcePart, type StringMap } from './document.js';
 import { putKey, type KeyMatch } from './keys.js';
 import { resourcesFromReadings } from './quantity.js';
 
@@ -30,11 +30,6 @@ function without(map: StringMap | undefined, drop: (k: string) => boolean): Stri
   const out = {} as Record<string, string>;
   for (const k of Object.keys(map)) if (!drop(k)) putKey(out, k, map[k]!);
   return out;
-}
-
-function compact<T extends object>(o: T): T {
-  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
-  return o;
 }
 
 /** The Node's labels plus the selected topology keys from the pod's own labels (the pod wins); sorted. */

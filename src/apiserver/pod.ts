@@ -11,6 +11,7 @@
 // The CronJob rule cannot tell a hand-made Job named like "backup-29000000" created in that very minute
 // from a CronJob's; that collision is judged acceptable (no extra read, no extra RBAC).
 
+import { compact } from '../document.js';
 import type { ContainerInfo, NodeInfo, OwnerRef, PodInfo, ResourceKind, ResourceReading, Resources, SourcePart, StringMap } from '../document.js';
 import { parseQuantity, resourcesFromReadings } from '../quantity.js';
 import { putKey } from '../keys.js';
@@ -82,11 +83,6 @@ function stringMap(v: unknown): StringMap {
 function ips(list: { ip?: string }[] | undefined): string[] | undefined {
   const out = (Array.isArray(list) ? list : []).map((e) => str(e?.ip)).filter((x): x is string => x !== undefined);
   return out.length > 0 ? out : undefined;
-}
-
-function compact<T extends object>(o: T): T {
-  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
-  return o;
 }
 
 /** The workload behind the controller owner (see the header comment). */

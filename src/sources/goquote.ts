@@ -1,5 +1,5 @@
 // Inverse of Go's `%q` (strconv.Quote) and of kubelet's FormatMap (pkg/fieldpath), used for the downwardAPI
-// `labels` / `annotations` files. See /work/shared/kubernetes.md §2.
+// `labels` / `annotations` files. Kubernetes: pkg/fieldpath/fieldpath.go FormatMap, Go's strconv.Quote.
 //
 // Bytes, not characters: Go strings are byte strings and `%q` writes an invalid UTF-8 byte as `\xHH`, so an
 // escape may produce half of a multi-byte character. We therefore collect the unquoted BYTES first and decode

@@ -1,4 +1,4 @@
-// Pure parsing of downwardAPI volume files (see /work/shared/kubernetes.md §1–§4). The watcher reads the files
+// Pure parsing of downwardAPI volume files (kubelet pkg/volume/util/atomic_writer.go, pkg/fieldpath/fieldpath.go, pkg/api/v1/resource/helpers.go). The watcher reads the files
 // through `..data` and hands each (relative path, bytes) here; it keeps the last good item for a path whose
 // parse now fails.
 //

@@ -1,5 +1,5 @@
 // A downwardAPI / projected volume writer that reproduces kubelet's AtomicWriter
-// (pkg/volume/util/atomic_writer.go) step by step — see ../../../shared/kubernetes.md §1:
+// (pkg/volume/util/atomic_writer.go) step by step :
 //   1. read ..data; walk the old timestamp dir; compare bytes; nothing changed -> no write at all
 //   2. create a new timestamp dir (0755) and write every file into it (0644)
 //   3. symlink ..data_tmp -> new dir name
