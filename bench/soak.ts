@@ -10,14 +10,16 @@
 //   - SSE: subscribers that stay the whole time (full document and ?path=), clients that resume with
 //     Last-Event-ID after short disconnects, and clients that connect and leave;
 //   - hostile clients: oversized headers, slowloris, garbage paths, bodies on GET, invalid percent-encoding,
-//     huge query strings, non-HTTP garbage bytes, a TLS ClientHello, wrong methods, pipelining.
+//     huge query strings, non-HTTP garbage bytes, a TLS ClientHello, wrong methods, pipelining;
+//   - the attacks of issue 9 in turn: connection floods on both listeners, pipelined /metrics and /events,
+//     request smuggling through the ambassador proxy (the API server's wire log must never show it).
 // Checks at the end:
 //   - the document equals the last state written (labels, annotations — the excluded one absent —, cpu);
 //   - every SSE client that stayed saw revisions +1 each (full stream) / increasing (path stream), patches
 //     that apply to its snapshot (fast-json-patch), ending equal to the final GET; the resuming clients too;
 //   - nothing answered 5xx; the agent never stopped serving; RSS growth after warm-up below a bound;
 //   - no `level: error` line in the agent's JSON logs and nothing on its stderr; SIGTERM → exit 0.
-//   node --import tsx bench/soak.ts [--seconds=90] [--rss-bound-mb=50] [--chaos=drop,halfopen,...] [--verbose]
+//   node --import tsx bench/soak.ts [--seconds=90] [--rss-bound-mb=50] [--chaos=drop,halfopen,...] [--attacks=flood,metrics,events,smuggle] [--verbose]
 
 import { connect } from 'node:net';
 import { randomInt } from 'node:crypto';
@@ -28,7 +30,7 @@ import { fakeJwt, SaDir } from '../test/support/sa-dir.js';
 import { formatMap } from '../test/support/kubelet-volume.js';
 import { HOSTILE, raw } from '../test/support/hostile.js';
 import { sampleFiles } from '../test/support/samples.js';
-import { MB, openSseClient, round, sleep, spawnAgent, type AgentProcess, type SseClient } from './lib.js';
+import { MB, httpGet, openSseClient, round, sleep, spawnAgent, type AgentProcess, type SseClient } from './lib.js';
 
 const POD = 'web-5d9c7b8f4-x7k2p';
 const NS = 'default';
@@ -200,6 +202,7 @@ async function resumer(base: string, name: string, stop: () => boolean): Promise
 // ---- main ---------------------------------------------------------------------------------------
 
 async function main(argv: string[]): Promise<number> {
+  const attackKinds = (argv.find((a) => a.startsWith('--attacks='))?.slice(10) ?? 'flood,metrics,events,smuggle').split(',');
   const seconds = Math.min(300, Math.max(20, Number(argv.find((a) => a.startsWith('--seconds='))?.slice(10) ?? 90)));
   const rssBoundMB = Number(argv.find((a) => a.startsWith('--rss-bound-mb='))?.slice(15) ?? 50);
   const ALL_CHAOS = ['drop', 'end', 'compact', '429', '500', '410', 'rotate', 'bookmark', 'halfopen'] as const;
@@ -239,6 +242,7 @@ async function main(argv: string[]): Promise<number> {
         KUBERNETES_SERVICE_PORT: server.port,
         PODMETA_MAX_STREAMS: '2000',
         PODMETA_LOG_LEVEL: verbose ? 'debug' : 'info',
+        PODMETA_PROXY_LISTEN: '127.0.0.1:0',
       },
       files: volumeFiles(state),
     });
@@ -457,6 +461,54 @@ async function main(argv: string[]): Promise<number> {
         await sleep(rnd(20, 120));
       }
     })();
+    // 7. the attacks of issue 9, in turn, against the same agent under the same load: a connection flood on
+    //    both listeners (the probes and the metadata API must keep answering), 2 000 pipelined GET /metrics on
+    //    one probe connection, 200 pipelined GET /events on one connection (one stream slot at most), and a
+    //    chunked GET body smuggling a /secrets request through the proxy (the API server must never parse it).
+    const proxyAddr = String(a.logs.find((l) => l.msg === 'podmeta listening')?.proxy ?? '');
+    const [probeHost, probePort] = [a.probe.slice(7, a.probe.lastIndexOf(':')), Number(a.probe.slice(a.probe.lastIndexOf(':') + 1))];
+    const attacks = (async () => {
+      const held: ReturnType<typeof connect>[] = [];
+      const open = (host: string, port: number, n: number): void => {
+        for (let i = 0; i < n; i++) {
+          const s = connect({ host, port });
+          s.on('error', () => {});
+          held.push(s);
+        }
+      };
+      const kinds = ['flood', 'metrics', 'events', 'smuggle'].filter((k) => attackKinds.includes(k));
+      for (let round = 0; !stopLoad() && kinds.length > 0; round++) {
+        const kind = ['flood', 'metrics', 'events', 'smuggle'].indexOf(kinds[round % kinds.length]!);
+        if (kind === 0) {
+          open(a.host, a.port, 600);
+          open(probeHost, probePort, 200);
+          await sleep(1500);
+          const live = await httpGet(`${a.probe}/livez`).catch((e: Error) => ({ status: 0, body: e.message }));
+          const meta = await httpGet(`${base}/metadata/pod/name?format=text`, H).catch((e: Error) => ({ status: 0, body: e.message }));
+          if (live.status !== 200) fail('probe starved by a connection flood', `/livez ${live.status}`);
+          if (meta.status !== 200) fail('metadata API starved by a connection flood', `${meta.status}`);
+          for (const s of held.splice(0)) s.destroy();
+          count('attack: connection flood');
+        } else if (kind === 1) {
+          const r = await raw(probeHost, probePort, 'GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'.repeat(2000), 15_000);
+          if (r.statuses.some((x) => x >= 500 && x !== 503)) fail('pipelined /metrics answered 5xx (other than a 503 refusal)', r.statuses.filter((x) => x >= 500).slice(0, 5).join(','));
+          count('attack: pipelined /metrics');
+        } else if (kind === 2) {
+          const r = await raw(a.host, a.port, 'GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nMetadata: true\r\n\r\n'.repeat(200), 2000);
+          if (r.statuses.filter((x) => x === 200).length > 1) fail('one connection held more than one event stream', `${r.statuses.filter((x) => x === 200).length} streams`);
+          count('attack: pipelined /events');
+        } else if (proxyAddr) {
+          const [ph, pp] = [proxyAddr.slice(0, proxyAddr.lastIndexOf(':')), Number(proxyAddr.slice(proxyAddr.lastIndexOf(':') + 1))];
+          const smuggled = 'GET /api/v1/namespaces/default/secrets HTTP/1.1\r\nHost: localhost\r\n\r\n';
+          const body = `${smuggled.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`;
+          const r = await raw(ph, pp, `GET /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n${body}${smuggled}`);
+          if (r.statuses[0] !== 400 || r.statuses.length !== 1) fail('proxy smuggling: a chunked GET was not refused alone', JSON.stringify(r.statuses));
+          count('attack: proxy smuggling');
+        }
+        await sleep(500);
+      }
+      for (const s of held.splice(0)) s.destroy();
+    })();
     let slowClosed = 0;
     const slowlorisLoop = (async () => {
       while (!stopLoad()) {
@@ -495,7 +547,10 @@ async function main(argv: string[]): Promise<number> {
     // the last state written (writer stopped)
     loadStop = true;
     for (const s of slowloris) s.destroy();
-    await Promise.all([...gets, ...polls, churn, hostile, slowlorisLoop]);
+    await Promise.all([...gets, ...polls, churn, hostile, slowlorisLoop, attacks]);
+    const parsedSecrets = server.wire.filter((w) => w.url.includes('/secrets') || (w.method !== 'GET' && w.method !== 'HEAD'));
+    if (parsedSecrets.length > 0) fail('the API server parsed a smuggled request', JSON.stringify(parsedSecrets.slice(0, 3)));
+    if (!proxyAddr) fail('soak harness: the proxy listener was not found in the agent log', '');
     const resumed = await Promise.all(resumers);
     const expected = JSON.parse(JSON.stringify(state)) as State;
     delete expected.annotations[EXCLUDED];
@@ -578,6 +633,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(`  SSE: ${trackers.map((t) => `${t.name} ${t.events} events`).join(', ')}; ${resumed.map((t) => `${t.name} ${t.reconnects} reconnects/${t.events} events`).join(', ')}; churn ${counters.get('SSE churn') ?? 0}`);
     console.log(`  requests: ${[...counters].filter(([k]) => k.startsWith('GET') || k.startsWith('long-poll')).map(([k, v]) => `${k}: ${v}`).join(', ')}`);
     console.log(`  hostile: ${counters.get('hostile requests') ?? 0} (${hostileStats.size} kinds); slowloris sockets closed by the agent: ${slowClosed}`);
+    console.log(`  issue-9 attacks: ${[...counters].filter(([k]) => k.startsWith('attack:')).map(([k, v]) => `${k.slice(8)} ${v}`).join(', ')}; API requests parsed: ${server.wire.length}`);
     console.log(`  chaos: ${[...counters].filter(([k]) => k.startsWith('chaos')).map(([k, v]) => `${k.slice(6)} ${v}`).join(', ')}`);
     console.log(`  agent API/node source transitions logged: ${JSON.stringify(stateCounts)}`);
     console.log(`  RSS: warm ${round(rssWarm / MB, 1)} MB → end ${round(rssEnd / MB, 1)} MB (growth ${growthMB} MB, bound ${rssBoundMB}); samples ${rss.map((r) => `${r.s}s:${r.mb}`).join(' ')}`);
