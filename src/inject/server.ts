@@ -2,6 +2,7 @@
 // Ready only once a certificate is loaded (and not while draining). Every error is a JSON body
 // {"code","reason","message"}; nothing a client sends can crash it.
 
+import { readBodyAtMost } from '../http/body.js';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -49,23 +50,12 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(text);
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? NaN);
-    if (declared > MAX_BODY_BYTES) return reject(new HttpError(413, `body larger than ${MAX_BODY_BYTES} bytes`, { Connection: 'close' }));
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY_BYTES) {
-        req.removeAllListeners('data');
-        req.pause();
-        reject(new HttpError(413, `body larger than ${MAX_BODY_BYTES} bytes`, { Connection: 'close' }));
-      } else chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const tooLarge = (): HttpError => new HttpError(413, `body larger than ${MAX_BODY_BYTES} bytes`, { Connection: 'close' });
+  if (Number(req.headers['content-length'] ?? NaN) > MAX_BODY_BYTES) throw tooLarge();
+  const body = await readBodyAtMost(req, MAX_BODY_BYTES);
+  if (body === undefined) throw tooLarge();
+  return body;
 }
 
 export class Injector {

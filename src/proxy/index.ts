@@ -5,6 +5,7 @@
 // 429 with Retry-After). One JSON log line per request. drain() ends proxied watches cleanly on shutdown and
 // lets in-flight requests finish within the grace period.
 
+import { readBodyAtMost } from '../http/body.js';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { clientErrorHandler, makeServer } from '../http/server.js';
@@ -79,26 +80,7 @@ function framingProblem(req: IncomingMessage): { status: number; message: string
   return undefined;
 }
 
-/** The whole request body, at most MAX_BODY_BYTES (undefined when larger). */
-function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY_BYTES) {
-        req.removeAllListeners('data');
-        req.pause();
-        resolve(undefined);
-        return;
-      }
-      chunks.push(c);
-    });
-    req.once('end', () => resolve(Buffer.concat(chunks, size)));
-    req.once('error', reject);
-    req.once('aborted', () => reject(new Error('aborted')));
-  });
-}
+const readBody = (req: IncomingMessage): Promise<Buffer | undefined> => readBodyAtMost(req, MAX_BODY_BYTES);
 
 export function createProxyServer({ config, transport, log, metrics, upstreamTimeoutMs = 30_000 }: ProxyServerOptions): ProxyServer {
   const rules = compileRules(config);
