@@ -7,6 +7,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { BUILTIN_PATH_RULES, canonicalPath, checkRequest, compileRules, hostOf, relaxedRules } from '../src/proxy/rules.js';
 import { requestHeaders, responseHeaders } from '../src/proxy/upstream.js';
 import type { ProxyConfig } from '../src/config.js';
+import { forwardedHeader, forwardedRefusal } from '../src/http/guard.js';
 
 type Knobs = Pick<ProxyConfig, 'acceptPaths' | 'rejectPaths' | 'rejectMethods' | 'acceptHosts'>;
 
@@ -180,6 +181,20 @@ describe('default rules', () => {
     assert.equal(refusedBy('/api/v1/namespaces/default/pods/p/log', { headers: { upgrade: 'websocket', connection: 'Upgrade' } }), 'upgrade');
     assert.equal(refusedBy('/api/v1/pods', { headers: { 'impersonate-user': 'admin' } }), 'impersonation');
     assert.equal(refusedBy('/api/v1/pods', { headers: { 'impersonate-group': 'system:masters' } }), 'impersonation');
+  });
+
+  test('x-forwarded-for is the metadata port\'s rule (one function): the same requests are refused, each listener with its own message', () => {
+    const cases: IncomingHttpHeaders[] = [{}, { 'x-forwarded-for': '' }, { 'x-forwarded-for': '10.0.0.9' }, { forwarded: '' }, { forwarded: 'for=10.0.0.9' }, { 'x-forwarded-host': 'a' }, { via: '1.1 proxy' }];
+    for (const headers of cases) {
+      const d = decide('/api', { headers });
+      const shown = forwardedHeader(headers);
+      assert.equal(d.allow, shown === undefined, JSON.stringify(headers));
+      assert.equal(forwardedRefusal(headers) === undefined, shown === undefined, JSON.stringify(headers));
+      if (!d.allow) {
+        assert.equal(d.rule, 'x-forwarded-for');
+        assert.match(d.message, new RegExp(`remove the ${shown} header`));
+      }
+    }
   });
 
   test('non-canonical targets are refused by their own rule before path rules', () => {

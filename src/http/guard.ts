@@ -1,5 +1,5 @@
 // The metadata port's request rules, in one place for the koa app and the raw fast paths (and the proxy,
-// which applies `forwardedRefusal` too):
+// whose `x-forwarded-for` rule is `forwardedHeader` too):
 //  1. Host must be a loopback name or address (`localhost`, any `127.x.y.z`, `[::1]`, with or without a port)
 //     or one of PODMETA_ALLOWED_HOSTS — a DNS-rebound page sends its own host name and is refused;
 //  2. a request carrying X-Forwarded-For or Forwarded — even empty — came through a proxy and is refused;
@@ -32,18 +32,23 @@ export function hostMatcher(allowed: readonly string[] = []): (host: string | un
   };
 }
 
-/** The 403 message for a request that came through a proxy; undefined otherwise. The header being present
- * is what counts: an empty `X-Forwarded-For:` is refused too. */
-export function forwardedRefusal(headers: IncomingHttpHeaders): string | undefined {
-  for (const [key, name] of [
-    ['x-forwarded-for', 'X-Forwarded-For'],
-    ['forwarded', 'Forwarded'],
-  ] as const) {
-    if (headers[key] !== undefined) {
-      return `requests carrying ${name} are refused: the metadata API serves the pod's own containers directly, never through a proxy; remove the ${name} header`;
-    }
-  }
+/**
+ * The forwarding header a request carries (`X-Forwarded-For` first, then `Forwarded`), or undefined: the one
+ * rule for both listeners (this one and the proxy's `x-forwarded-for` rule). The header being present is what
+ * counts: an empty `X-Forwarded-For:` is refused too.
+ */
+export function forwardedHeader(headers: IncomingHttpHeaders): 'X-Forwarded-For' | 'Forwarded' | undefined {
+  if (headers['x-forwarded-for'] !== undefined) return 'X-Forwarded-For';
+  if (headers.forwarded !== undefined) return 'Forwarded';
   return undefined;
+}
+
+/** The metadata port's 403 message for a request that came through a proxy; undefined otherwise. */
+export function forwardedRefusal(headers: IncomingHttpHeaders): string | undefined {
+  const name = forwardedHeader(headers);
+  return name === undefined
+    ? undefined
+    : `requests carrying ${name} are refused: the metadata API serves the pod's own containers directly, never through a proxy; remove the ${name} header`;
 }
 
 export type Guard = (headers: IncomingHttpHeaders) => string | undefined;

@@ -6,6 +6,7 @@
 
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ProxyConfig } from '../config.js';
+import { forwardedHeader } from '../http/guard.js';
 
 export interface PathRule {
   /** short name shown in refusals and logs */
@@ -136,14 +137,12 @@ const first = (list: readonly Listed[], value: string): Listed | undefined => li
 
 /** Decide one request. Order: forwarding headers, Host, upgrade, impersonation, method, path. */
 export function checkRequest(rules: ProxyRules, { method, target, headers }: RequestFacts): Decision {
-  for (const name of ['x-forwarded-for', 'forwarded'] as const) {
-    if (headers[name] !== undefined) {
-      const shown = name === 'forwarded' ? 'Forwarded' : 'X-Forwarded-For';
-      return refuse(
-        'x-forwarded-for',
-        `requests carrying ${shown} are refused (rule "x-forwarded-for"): the proxy serves the pod's own containers directly, never through another proxy; remove the ${shown} header`,
-      );
-    }
+  const shown = forwardedHeader(headers);
+  if (shown !== undefined) {
+    return refuse(
+      'x-forwarded-for',
+      `requests carrying ${shown} are refused (rule "x-forwarded-for"): the proxy serves the pod's own containers directly, never through another proxy; remove the ${shown} header`,
+    );
   }
   const host = hostOf(headers.host);
   if (!first(rules.acceptHosts, host)) {
