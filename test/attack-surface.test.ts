@@ -4,7 +4,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { startBuilt } from './support/built-agent.js';
-import { rawGet, rawRequest } from './support/raw-http.js';
+import { openSocket, rawGet, rawRequest } from './support/raw-http.js';
 import { openSse } from './support/sse.js';
 
 const T = { timeout: 60_000 };
@@ -59,4 +59,34 @@ test('the metadata API on a non-loopback address logs a warning at start', T, as
   assert.ok(warn, a.stdout());
   const quiet = await startBuilt(t);
   assert.ok(!/non-loopback/.test(quiet.stdout()));
+});
+
+/** Waits for the agent to close `sock`; resolves with what it sent. */
+function closedBy(sock: import('node:net').Socket, received: () => string): Promise<string> {
+  return new Promise((resolve) => (sock.destroyed ? resolve(received()) : sock.once('close', () => resolve(received()))));
+}
+
+test('a body on GET/HEAD and a second Host header are refused with 400 on every listener, the connection closed without reading on', T, async (t) => {
+  const a = await startBuilt(t);
+  const smuggled = 'GET /metadata/pod/name HTTP/1.1\r\nHost: 127.0.0.1\r\nMetadata: true\r\n\r\n';
+  const cases: [string, number, string, RegExp][] = [
+    // a Content-Length nobody will ever send in full: answered at once, not after the request timeout
+    ['CL body on GET', a.metaPort, `GET /metadata HTTP/1.1\r\nHost: 127.0.0.1\r\nMetadata: true\r\nContent-Length: 99999999999\r\n\r\nabcdef`, /GET requests carry no body: Content-Length/],
+    ['chunked GET body carrying a request', a.metaPort, `GET /metadata HTTP/1.1\r\nHost: 127.0.0.1\r\nMetadata: true\r\nTransfer-Encoding: chunked\r\n\r\n${smuggled.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n${smuggled}`, /Transfer-Encoding is refused/],
+    ['HEAD with a body', a.metaPort, `HEAD /events HTTP/1.1\r\nHost: 127.0.0.1\r\nMetadata: true\r\nContent-Length: 5\r\n\r\nhello`, /HEAD requests carry no body/],
+    ['two Host headers (the second a rebinding name)', a.metaPort, `GET /metadata HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: attacker.example\r\nMetadata: true\r\n\r\n`, /more than one Host header/],
+    ['a body on a probe', a.probePort, `GET /livez HTTP/1.1\r\nHost: 10.0.0.1\r\nContent-Length: 3\r\n\r\nabc`, /carry no body/],
+  ];
+  for (const [name, port, bytes, message] of cases) {
+    const { sock, received } = await openSocket(port);
+    sock.write(bytes); // never ended by us: the agent must close it
+    const out = await closedBy(sock, received);
+    const answers = out.match(/HTTP\/1\.1 \d{3}/g) ?? [];
+    assert.deepEqual(answers, ['HTTP/1.1 400'], `${name}: one answer, 400 (${out.slice(0, 120)})`);
+    if (!name.startsWith('HEAD')) assert.match(out, message, name);
+    assert.match(out, /\r\nconnection: close\r\n/i, name);
+  }
+  // what clients do send still works: Content-Length: 0 on a GET, one Host
+  const ok = await rawRequest(a.metaPort, rawGet('/metadata/pod/name', 'Host: 127.0.0.1\r\nMetadata: true\r\nContent-Length: 0\r\n'));
+  assert.equal(ok.status, 200);
 });

@@ -256,6 +256,7 @@ test('hostile requests: oversized headers → 431 JSON, garbage → 400 JSON; th
   assert.match(garbage, /^HTTP\/1\.1 400 /);
   assert.match(garbage, /"code":400/);
   const body = await raw('GET /metadata/pod/name HTTP/1.1\r\nHost: 127.0.0.1\r\nMetadata: true\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello');
-  assert.match(body, /^HTTP\/1\.1 200 /, 'a body on GET is ignored');
+  assert.match(body, /^HTTP\/1\.1 400 /, 'a body on GET is refused (src/http/framing.ts: one rule for every listener)');
+  assert.match(body, /GET requests carry no body/);
   assert.equal((await a.get('/metadata/pod/name')).status, 200);
 });

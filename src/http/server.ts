@@ -1,13 +1,14 @@
 // node:http servers with limits that keep a misbehaving client from hurting the agent (timeouts, header
-// size, the connection cap and the pipelining bound of connections.ts), and a JSON answer for requests the
+// size, the connection cap and the pipelining bound of connections.ts), the framing rule of framing.ts, and a JSON answer for requests the
 // HTTP parser rejects (oversized headers, slow headers, garbage).
 
-import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Socket } from 'node:net';
-import { rawErrorResponse } from './errors.js';
+import { rawErrorResponse, writeError } from './errors.js';
+import { framingRefusal } from './framing.js';
 import { limitConnections, type ConnectionLimits } from './connections.js';
 
 export function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
@@ -25,9 +26,25 @@ export function clientErrorHandler(err: Error & { code?: string }, socket: Socke
   socket.end(rawErrorResponse(status, msg), () => socket.destroy());
 }
 
+export interface Refusal {
+  status: number;
+  message: string;
+}
+
+/** The default refusal of every listener: the framing rule (framing.ts). */
+export const framingOnly = (req: IncomingMessage): Refusal | undefined => {
+  const message = framingRefusal(req);
+  return message === undefined ? undefined : { status: 400, message };
+};
+
 export interface ServerOptions extends ConnectionLimits {
   /** bounds receiving the request (not streaming the response: SSE and watches are fine) */
   requestTimeout?: number;
+  /** what is refused before the handler runs; default `framingOnly` (a listener may add to it, never less) */
+  refuse?: (req: IncomingMessage) => Refusal | undefined;
+  /** `Expect: 100-continue`: whether this request's body is invited (default: never — then it is answered
+   * without reading it) */
+  inviteBody?: (req: IncomingMessage) => boolean;
 }
 
 /** Idle and slow connections are closed promptly: a silent or half-sent request after HEADERS_TIMEOUT_MS,
@@ -35,7 +52,10 @@ export interface ServerOptions extends ConnectionLimits {
 export const HEADERS_TIMEOUT_MS = 5_000;
 export const KEEP_ALIVE_MS = 5_000;
 
-export function makeServer(handler: RequestListener, { requestTimeout = 30_000, ...limits }: ServerOptions = {}): Server {
+export function makeServer(
+  handler: RequestListener,
+  { requestTimeout = 30_000, refuse = framingOnly, inviteBody = () => false, ...limits }: ServerOptions = {},
+): Server {
   const server = createServer({
     headersTimeout: HEADERS_TIMEOUT_MS,
     requestTimeout,
@@ -43,8 +63,29 @@ export function makeServer(handler: RequestListener, { requestTimeout = 30_000, 
     maxHeaderSize: 16_384,
     connectionsCheckingInterval: 1_000,
   });
-  server.on('request', limitConnections(server, handler, limits));
-  server.on('clientError', clientErrorHandler);
+  // A refused request is answered and its connection closed; nothing after its headers is read: requests
+  // pipelined behind it are never answered, and the parser choking on the rest is not answered again.
+  const refused = new WeakSet<Socket>();
+  const listener = limitConnections(
+    server,
+    (req, res) => {
+      if (refused.has(req.socket)) return;
+      const r = refuse(req);
+      if (r === undefined) return handler(req, res);
+      refused.add(req.socket);
+      req.socket.pause();
+      res.shouldKeepAlive = false;
+      res.once('finish', () => req.socket.destroy());
+      writeError(res, r.status, r.message);
+    },
+    limits,
+  );
+  server.on('request', listener);
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    if (refuse(req) === undefined && inviteBody(req)) res.writeContinue();
+    listener(req, res);
+  });
+  server.on('clientError', (err: Error & { code?: string }, socket: Socket) => (refused.has(socket) ? socket.destroy() : clientErrorHandler(err, socket)));
   return server;
 }
 

@@ -8,7 +8,7 @@
 import { readBodyAtMost } from '../http/body.js';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { clientErrorHandler, makeServer } from '../http/server.js';
+import { framingOnly, makeServer, type Refusal } from '../http/server.js';
 import type { ProxyConfig } from '../config.js';
 import type { ApiTransport } from '../apiserver/transport.js';
 import type { Logger } from '../log.js';
@@ -66,15 +66,13 @@ export function isStream(target: string): boolean {
   return ['watch', 'follow'].some((k) => params.has(k) && !FALSE.has((params.get(k) ?? '').toLowerCase()));
 }
 
-/** Why a request's framing is refused before anything else, or undefined. */
-function framingProblem(req: IncomingMessage): { status: number; message: string } | undefined {
-  if ((req.headersDistinct.host?.length ?? 0) > 1) return { status: 400, message: 'more than one Host header' };
-  const te = req.headers['transfer-encoding'];
+/** What this listener refuses before anything else: the framing rule of every listener (src/http/framing.ts),
+ * then a body over the API server's own limit. */
+function refusal(req: IncomingMessage): Refusal | undefined {
+  const framing = framingOnly(req);
+  if (framing !== undefined) return framing;
   const cl = req.headers['content-length'];
-  if (READ_METHODS.has(req.method ?? 'GET')) {
-    if (te !== undefined) return { status: 400, message: `${req.method} requests carry no body: Transfer-Encoding is refused and the connection closed` };
-    if (cl !== undefined && cl.trim() !== '0') return { status: 400, message: `${req.method} requests carry no body: Content-Length ${JSON.stringify(cl)} is refused and the connection closed` };
-  } else if (cl !== undefined && Number(cl) > MAX_BODY_BYTES) {
+  if (!READ_METHODS.has(req.method ?? 'GET') && cl !== undefined && Number(cl) > MAX_BODY_BYTES) {
     return { status: 413, message: `request body larger than ${MAX_BODY_BYTES} bytes (the API server's own limit)` };
   }
   return undefined;
@@ -89,7 +87,7 @@ export function createProxyServer({ config, transport, log, metrics, upstreamTim
   for (const warning of relaxedRules(config)) log.warn(warning);
   if (transport === undefined) log.warn('proxy enabled but the API server is not configured: every request answers 503');
 
-  /** connections whose framing was refused: nothing more is read from them or forwarded for them */
+  /** connections whose body was refused (over the limit): nothing more is read from them or forwarded for them */
   const poisoned = new WeakSet<Socket>();
   const flights = new Map<InFlight, { stream: boolean }>();
   let requests = 0;
@@ -123,15 +121,6 @@ export function createProxyServer({ config, transport, log, metrics, upstreamTim
       log.info('proxy request', line);
     });
 
-    const framing = framingProblem(req);
-    if (framing) {
-      // never read on: the bytes after these headers are not a body this proxy framed
-      poisoned.add(req.socket);
-      fields.rule = 'framing';
-      res.shouldKeepAlive = false;
-      reply(framing.status, framing.message);
-      return;
-    }
     if (draining) {
       fields.error = 'draining';
       return reply(503, 'the proxy is shutting down; retry the request', { 'Retry-After': '1' });
@@ -188,15 +177,12 @@ export function createProxyServer({ config, transport, log, metrics, upstreamTim
     );
   }
 
-  const server = makeServer(handle, { requestTimeout: 60_000 }) as ProxyServer;
-  // after a framing refusal the parser may still choke on the rest of the bytes: the refusal was the answer
-  server.removeListener('clientError', clientErrorHandler);
-  server.on('clientError', (err: Error & { code?: string }, socket: Socket) => (poisoned.has(socket) ? socket.end() : clientErrorHandler(err, socket)));
-  // `Expect: 100-continue`: only a body this proxy will forward is invited (never one on GET/HEAD)
-  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
-    if (!READ_METHODS.has(req.method ?? 'GET') && framingProblem(req) === undefined && !draining && transport !== undefined) res.writeContinue();
-    handle(req, res);
-  });
+  const server = makeServer(handle, {
+    requestTimeout: 60_000,
+    refuse: refusal,
+    // `Expect: 100-continue`: only a body this proxy will forward is invited (never one on GET/HEAD)
+    inviteBody: (req) => !READ_METHODS.has(req.method ?? 'GET') && !draining && transport !== undefined,
+  }) as ProxyServer;
 
   server.inFlight = () => ({ requests, streams });
 

@@ -1,0 +1,23 @@
+// The framing rule every listener applies before anything else (metadata, probe, proxy): a request whose
+// framing is in doubt is refused with 400 and its connection closed, nothing after its headers is read.
+//  - more than one Host header (RFC 9112 §3.2: a server must answer 400); node:http would keep the first;
+//  - a body on GET or HEAD (Transfer-Encoding, or a Content-Length other than 0): no read carries one, and a
+//    body nobody asked for would hold the connection until the request timeout.
+
+import type { IncomingMessage } from 'node:http';
+
+const READS = new Set(['GET', 'HEAD']);
+
+/** The 400 message for a request whose framing is refused, or undefined. */
+export function framingRefusal(req: IncomingMessage): string | undefined {
+  if ((req.headersDistinct.host?.length ?? 0) > 1) return 'more than one Host header';
+  const method = req.method ?? 'GET';
+  if (!READS.has(method)) return undefined;
+  const te = req.headers['transfer-encoding'];
+  if (te !== undefined) return `${method} requests carry no body: Transfer-Encoding is refused and the connection closed`;
+  const cl = req.headers['content-length'];
+  if (cl !== undefined && cl.trim() !== '0') {
+    return `${method} requests carry no body: Content-Length ${JSON.stringify(cl)} is refused and the connection closed`;
+  }
+  return undefined;
+}
