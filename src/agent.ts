@@ -97,9 +97,11 @@ export class Agent {
     const { config, log } = o;
     this.log = log;
     this.store = new Store({ annotationsExclude: config.annotationsExclude, nodeLabels: config.nodeLabels });
-    this.metrics = new Metrics({ defaultMetrics: o.defaultMetrics ?? true });
+    // the store owns every source's status: sources write it through their StatusReporter, /status and the
+    // podmeta_source_state gauge read it
+    this.metrics = new Metrics({ defaultMetrics: o.defaultMetrics ?? true, sources: () => this.store.reportedStatuses });
     this.store.subscribe((c) => this.metrics.documentChanged(c.revision)); // first subscriber: times the fan-out
-    this.store.onStatus((source, st) => this.metrics.setSourceState(source, st.state, st.error?.reason));
+    this.store.onStatus((source, st) => this.metrics.sourceChanged(source, st));
     this.downward = new DownwardSource({
       dir: config.downwardDir,
       log: log.child({ source: 'downward' }),
@@ -107,7 +109,7 @@ export class Agent {
       resyncMs: config.resyncSeconds * 1000,
       maxFileBytes: config.maxFileBytes,
       onPart: (part) => this.store.setPart('downward', part),
-      onStatus: (st) => this.store.setStatus('downward', st),
+      statuses: this.store,
       onRead: () => this.metrics.volumeReads.inc(),
     });
   }
@@ -118,7 +120,7 @@ export class Agent {
     // env: a snapshot at container start; it never changes afterwards
     const { part: envPart, problems } = partFromEnv(env);
     const st = envStatus(problems);
-    new StatusReporter('env', (source, status) => this.store.setStatus(source, status), log).set(st.state, st.error);
+    new StatusReporter('env', this.store, log).set(st.state, st.error);
     this.read.env = true;
     // the first env and volume readings make one revision (revision 1); later volume changes arrive via onPart
     const volumePart = await this.downward.start();
@@ -143,7 +145,7 @@ export class Agent {
       ...(identity.labels ? { podLabels: identity.labels } : {}),
       log: log.child({ source: 'api' }),
       onPart: (source: SourceName, part: SourcePart | undefined) => this.store.setPart(source, part),
-      onStatus: (source, st) => this.store.setStatus(source, st),
+      statuses: this.store,
       metrics: {
         request: (resource, verb, code) => this.metrics.apiRequests.inc({ resource, verb, code: String(code) }),
         watchRestart: (resource) => this.metrics.apiWatchRestarts.inc({ resource }),

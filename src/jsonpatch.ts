@@ -29,6 +29,15 @@ export function deepEqual(a: unknown, b: unknown): boolean {
   return ak.every((k) => Object.hasOwn(bo, k) && deepEqual((a as Record<string, unknown>)[k], bo[k]));
 }
 
+/** Freeze a JSON value and everything in it (snapshots and statuses are shared, never copied). */
+export function deepFreeze<T>(o: T): T {
+  if (typeof o === 'object' && o !== null && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
 /** Ops that turn `a` into `b`. `base` is the pointer of both values. */
 export function diff(a: unknown, b: unknown, base = ''): PatchOp[] {
   const ops: PatchOp[] = [];

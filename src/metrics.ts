@@ -3,7 +3,7 @@
 
 import { Counter, Gauge, Histogram, Registry } from './metrics/registry.js';
 import { registerProcessMetrics } from './metrics/process.js';
-import type { SourceName, SourceState } from './document.js';
+import type { SourceName, SourceState, SourceStatus } from './document.js';
 import { BUILD } from './build-info.js';
 
 const STATES: readonly SourceState[] = ['ok', 'disabled', 'missing', 'degraded', 'error'];
@@ -12,11 +12,13 @@ export class Metrics {
   readonly registry = new Registry();
   readonly revision = new Gauge({ name: 'podmeta_document_revision', help: 'Current revision of the metadata document', registers: [this.registry] });
   readonly changes = new Counter({ name: 'podmeta_document_changes_total', help: 'Changes of the document content', registers: [this.registry] });
+  /** rendered at scrape time from the statuses' one owner (the store's map, see `sources` below) */
   readonly sourceState = new Gauge({
     name: 'podmeta_source_state',
     help: '1 for the current state of each source',
     labelNames: ['source', 'state'] as const,
     registers: [this.registry],
+    collect: () => this.collectSourceStates(),
   });
   readonly sourceErrors = new Counter({
     name: 'podmeta_source_errors_total',
@@ -83,7 +85,11 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor({ defaultMetrics = true }: { defaultMetrics?: boolean } = {}) {
+  /** the sources that have reported and their statuses (the store's map) */
+  private readonly sources: () => Readonly<Partial<Record<SourceName, SourceStatus>>>;
+
+  constructor({ defaultMetrics = true, sources = () => ({}) }: { defaultMetrics?: boolean; sources?: () => Readonly<Partial<Record<SourceName, SourceStatus>>> } = {}) {
+    this.sources = sources;
     new Gauge({
       name: 'podmeta_build_info',
       help: 'Build metadata of the running agent',
@@ -114,9 +120,15 @@ export class Metrics {
     t.notModified = 0;
   }
 
-  setSourceState(source: SourceName, state: SourceState, reason?: string): void {
-    for (const s of STATES) this.sourceState.set({ source, state: s }, s === state ? 1 : 0);
+  private collectSourceStates(): void {
+    for (const [source, st] of Object.entries(this.sources())) {
+      for (const s of STATES) this.sourceState.set({ source, state: s }, s === st.state ? 1 : 0);
+    }
+  }
+
+  /** Call on every change of a source's status: counts the changes into a non-ok state. */
+  sourceChanged(source: SourceName, { state, error }: SourceStatus): void {
     // 'degraded' with reason Starting is the API source waiting for its first answer, not an error
-    if (state !== 'ok' && state !== 'disabled' && reason !== 'Starting') this.sourceErrors.inc({ source, reason: reason ?? state });
+    if (state !== 'ok' && state !== 'disabled' && error?.reason !== 'Starting') this.sourceErrors.inc({ source, reason: error?.reason ?? state });
   }
 }

@@ -9,7 +9,8 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import type { MetadataDocument, SourceName, SourcePart, SourceStatus } from './document.js';
-import { deepEqual, diff, type PatchOp } from './jsonpatch.js';
+import { SourceStatuses, type StatusChange, type StatusMap, type StatusReport, type StatusSink } from './status.js';
+import { deepEqual, deepFreeze, diff, type PatchOp } from './jsonpatch.js';
 import { keyMatcher } from './keys.js';
 import { mergeParts, type DocumentBody, type Parts } from './merge.js';
 
@@ -39,7 +40,7 @@ export interface HistoryEntry {
 /** History kept whatever the document size (a small document's changes are cheap to keep). */
 export const HISTORY_MIN_BYTES = 256 * 1024;
 
-export type StatusMap = Readonly<Record<SourceName, SourceStatus>>;
+export type { StatusMap } from './status.js';
 
 export interface StoreOptions {
   annotationsExclude?: readonly string[];
@@ -54,23 +55,13 @@ export function etagOf(bytes: Uint8Array | string): string {
   return `"${createHash('sha1').update(bytes).digest('base64url')}"`;
 }
 
-function deepFreeze<T>(o: T): T {
-  if (typeof o === 'object' && o !== null && !Object.isFrozen(o)) {
-    Object.freeze(o);
-    for (const v of Object.values(o)) deepFreeze(v);
-  }
-  return o;
-}
-
 function makeSnapshot(revision: number, body: DocumentBody): Snapshot {
   const doc = deepFreeze({ revision, ...body }) as MetadataDocument;
   const bytes = Buffer.from(JSON.stringify(doc));
   return Object.freeze({ revision, doc, body: bytes, etag: etagOf(bytes) });
 }
 
-const SOURCES: readonly SourceName[] = ['env', 'downward', 'api', 'node'];
-
-export class Store {
+export class Store implements StatusSink {
   /** names this run of the agent: SSE ids from another run never replay the wrong changes */
   readonly epoch = randomBytes(6).toString('base64url');
   private snapshot: Snapshot;
@@ -78,8 +69,8 @@ export class Store {
   private readonly history: HistoryEntry[] = [];
   private historyBytes = 0;
   private readonly subscribers = new Set<(c: Change) => void>();
-  private readonly statusSubscribers = new Set<(s: SourceName, st: SourceStatus) => void>();
-  private readonly statusMap: Record<SourceName, SourceStatus>;
+  /** the one owner of every source's status (src/status.ts) */
+  private readonly sourceStatuses: SourceStatuses;
   private readonly excluded: (k: string) => boolean;
   private readonly nodeLabel: (k: string) => boolean;
   private readonly bufferSize: number;
@@ -91,8 +82,7 @@ export class Store {
     this.bufferSize = bufferSize;
     this.now = now;
     this.snapshot = makeSnapshot(0, mergeParts({}, this.excluded, this.nodeLabel));
-    const since = now().toISOString();
-    this.statusMap = Object.fromEntries(SOURCES.map((s) => [s, { state: 'disabled', since }])) as Record<SourceName, SourceStatus>;
+    this.sourceStatuses = new SourceStatuses(() => now().getTime());
   }
 
   get current(): Snapshot {
@@ -156,24 +146,29 @@ export class Store {
     return () => this.subscribers.delete(fn);
   }
 
-  // --- per-source status (not part of the document: no revision bump) ---
+  // --- per-source status (not part of the document: no revision bump); sources write it through a
+  // StatusReporter, /status reads `statuses`, the podmeta_source_state gauge reads `reportedStatuses` ---
 
-  setStatus(source: SourceName, status: Omit<SourceStatus, 'since'> & { since?: string }): void {
-    const prev = this.statusMap[source];
-    const sameState = prev.state === status.state && deepEqual(prev.error, status.error);
-    const since = status.since ?? (sameState ? prev.since : this.now().toISOString());
-    const next: SourceStatus = { ...status, since };
-    if (deepEqual(prev, next)) return;
-    this.statusMap[source] = deepFreeze(next);
-    for (const fn of this.statusSubscribers) fn(source, next);
+  /** Sets a source's status (`since` kept while the state stays); returns the change, or undefined when unchanged. */
+  setStatus(source: SourceName, report: StatusReport): StatusChange | undefined {
+    return this.sourceStatuses.setStatus(source, report);
   }
 
+  statusOf(source: SourceName): SourceStatus | undefined {
+    return this.sourceStatuses.statusOf(source);
+  }
+
+  /** every source; one that has not reported yet is `disabled` since the store was made */
   get statuses(): StatusMap {
-    return this.statusMap;
+    return this.sourceStatuses.all;
+  }
+
+  /** the sources that have reported, in the order of their first report */
+  get reportedStatuses(): Readonly<Partial<Record<SourceName, SourceStatus>>> {
+    return this.sourceStatuses.reported;
   }
 
   onStatus(fn: (s: SourceName, st: SourceStatus) => void): () => void {
-    this.statusSubscribers.add(fn);
-    return () => this.statusSubscribers.delete(fn);
+    return this.sourceStatuses.onChange(fn);
   }
 }

@@ -9,6 +9,7 @@ import { credentialsMissing, credentialsUnusable, nodeNameUnknown, podUnknown } 
 import { NodeSource } from './node-source.js';
 import { PodSource } from './pod-source.js';
 import { STARTING, StatusReporter } from './status.js';
+import type { StatusSink } from '../status.js';
 import { resolveTiming, type ApiTiming } from './timing.js';
 import { apiBaseUrl, Transport } from './transport.js';
 import { nodeNameOf } from './pod.js';
@@ -48,7 +49,10 @@ export interface ApiSourceOptions {
   container?: string;
   log: Logger;
   onPart(source: 'api' | 'node', part: SourcePart | undefined): void;
-  onStatus(source: 'api' | 'node', status: SourceStatus): void;
+  /** the owner of the sources' statuses (the agent's store) … */
+  statuses?: StatusSink;
+  /** … or, on their own (tests), a callback on every change */
+  onStatus?(source: 'api' | 'node', status: SourceStatus): void;
   metrics?: ApiMetrics;
   timing?: Partial<ApiTiming>;
   /** User-Agent sent to the API server */
@@ -79,8 +83,9 @@ export function createApiSource(opts: ApiSourceOptions): ApiSource {
   const { log } = opts;
   const ac = new AbortController();
   const tasks: Promise<void>[] = [];
-  const apiStatus = new StatusReporter('api', opts.onStatus, log, timing.now);
-  const nodeStatus = new StatusReporter('node', opts.onStatus, log, timing.now);
+  const report = (source: 'api' | 'node', status: SourceStatus): void => opts.onStatus?.(source, status);
+  const apiStatus = new StatusReporter('api', opts.statuses ?? report, log, timing.now);
+  const nodeStatus = new StatusReporter('node', opts.statuses ?? report, log, timing.now);
   let transport: Transport | undefined;
   let tokens: TokenSource | undefined;
   let nodeStarted = false;

@@ -18,7 +18,7 @@ import { readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SourcePart, SourceStatus } from '../document.js';
 import type { Logger } from '../log.js';
-import { StatusReporter, type StatusError } from '../status.js';
+import { StatusReporter, type StatusError, type StatusSink } from '../status.js';
 import { assembleVolumePart, parseVolumeFile, type VolumeItem } from './volume-parse.js';
 import { DATA, readGeneration, VolumeReadError, type Generation, type Problem } from './volume-read.js';
 import { withheldReason } from './volume-secrets.js';
@@ -30,8 +30,11 @@ export interface DownwardOptions {
   dir: string;
   log: Logger;
   onPart(part: SourcePart | undefined): void;
-  onStatus(status: SourceStatus): void;
-  /** clock for `since` (tests) */
+  /** the owner of the source's status (the agent's store) … */
+  statuses?: StatusSink;
+  /** … or, on its own (tests), a callback on every change of it */
+  onStatus?(status: SourceStatus): void;
+  /** clock for `since` when on its own (tests) */
   now?: () => number;
   debounceMs?: number;
   /** the longest a burst of events can delay a read */
@@ -70,7 +73,7 @@ export class DownwardSource {
   private busyDelay = 0;
   private unstable = 0;
   private readonly status: StatusReporter<'downward'>;
-  private readonly o: Required<Omit<DownwardOptions, 'onRead' | 'now'>> & Pick<DownwardOptions, 'onRead'>;
+  private readonly o: Required<Omit<DownwardOptions, 'onRead' | 'now' | 'statuses' | 'onStatus'>> & Pick<DownwardOptions, 'onRead'>;
 
   constructor(opts: DownwardOptions) {
     this.o = {
@@ -81,7 +84,7 @@ export class DownwardSource {
       missingPollMs: 1000,
       ...opts,
     };
-    this.status = new StatusReporter('downward', (_s, st) => opts.onStatus(st), opts.log, opts.now);
+    this.status = new StatusReporter('downward', opts.statuses ?? ((_s, st) => opts.onStatus?.(st)), opts.log, opts.now);
   }
 
   /** Reads once and starts watching. Resolves with the first reading (undefined when there is none, e.g. the
