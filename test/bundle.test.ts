@@ -1,4 +1,4 @@
-// The BUILT agent (scripts/build.mjs → main.js, as the image runs it) on the Node running this suite: what it
+// The BUILT agent (test/support/dist.ts: scripts/build.mjs → main.js, as the image runs it) on the Node running this suite: what it
 // loads at start-up, and that what it loads lazily still works when used.
 // - The footprint regression signal: on Node >= 22 an ESM import of node:http (default or named) builds a
 //   facade that reads the module's lazy getters and loads undici, http2, worker_threads and web streams
@@ -18,6 +18,7 @@ import { SAMPLE_ENV, sampleFiles } from './support/samples.js';
 import { FakeApiServer, samplePod, sampleNode } from './support/fake-apiserver.js';
 import { fakeJwt, SaDir } from './support/sa-dir.js';
 import { eventually } from './support/wait.js';
+import { builtMain } from './support/dist.js';
 
 let tmp: string;
 let main: string;
@@ -37,19 +38,9 @@ process.stdin.on('data', (d) => {
 process.stdin.unref();
 `;
 
-function run(cmd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    p.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err}`))));
-  });
-}
-
 before(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'podmeta-bundle-'));
-  await run(process.execPath, ['scripts/build.mjs', `--outdir=${join(tmp, 'dist')}`]);
-  main = join(tmp, 'dist', 'main.js');
+  main = await builtMain();
   preload = join(tmp, 'preload.cjs');
   await writeFile(preload, PRELOAD);
 });

@@ -20,6 +20,7 @@ import { K8S, REPO, kustomize, schemaProblems, type K8sObject } from './support/
 import { expectedFromHandWritten } from './support/inject-check.js';
 import { restrictedProblems } from './support/pod-security.js';
 import { eventually } from './support/wait.js';
+import { builtDist } from './support/dist.js';
 
 type Obj = Record<string, any>;
 const run = promisify(execFile);
@@ -348,8 +349,6 @@ describe('node src/injector.ts (the program)', () => {
   it('serves, then exits 0 on SIGTERM', () => servesThenStops(['--import', 'tsx', MAIN]));
 
   it('the built bundle (node dist/injector.js, as the image runs it) does the same', async () => {
-    const out = path.join(dir, 'build');
-    await run(process.execPath, [path.join(REPO, 'scripts', 'build.mjs'), `--outdir=${out}`], { cwd: REPO });
-    await servesThenStops([path.join(out, 'injector.js')]);
+    await servesThenStops([path.join(await builtDist(), 'injector.js')]);
   });
 });

@@ -1,35 +1,19 @@
-// The BUILT agent (dist/main.js, what the image runs) as a child process, for attack tests. The bundle is
-// built once per test process by the project's own scripts/build.mjs, in a private copy of the sources
-// (so parallel test files never race on the repository's dist/), then spawned with a kubelet-style volume.
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+// The BUILT agent (dist/main.js) with a kubelet-style volume and the sample env, for attack tests: built and
+// spawned by test/support/dist.ts (the one build, the one spawn); this adds the volume, the defaults and the
+// test's cleanup.
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import type { ChildProcess } from 'node:child_process';
 import type { TestContext } from 'node:test';
+import { spawnBuilt } from './dist.js';
 import { KubeletVolume, type Payload } from './kubelet-volume.js';
 import { SAMPLE_ENV, sampleFiles } from './samples.js';
-import { eventually } from './wait.js';
-
-const ROOT = join(import.meta.dirname, '..', '..');
-let built: Promise<string> | undefined;
-
-/** Path of a freshly built main.js (built once per process). */
-export function builtMain(): Promise<string> {
-  built ??= (async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'podmeta-build-'));
-    process.once('exit', () => void rm(dir, { recursive: true, force: true }));
-    for (const p of ['src', 'scripts', 'package.json', 'tsconfig.json']) await cp(join(ROOT, p), join(dir, p), { recursive: true });
-    await symlink(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
-    await promisify(execFile)(process.execPath, ['scripts/build.mjs'], { cwd: dir });
-    return join(dir, 'dist', 'main.js');
-  })();
-  return built;
-}
 
 export interface BuiltAgent {
   child: ChildProcess;
   pid: number;
+  /** everything the agent wrote (stdout, then stderr) */
   stdout(): string;
   volume: KubeletVolume;
   base: string;
@@ -49,49 +33,36 @@ export interface BuiltOptions {
 }
 
 export async function startBuilt(t: TestContext, { env = {}, files = sampleFiles(), nofile }: BuiltOptions = {}): Promise<BuiltAgent> {
-  const main = await builtMain();
   const root = await mkdtemp(join(tmpdir(), 'podmeta-attack-'));
   t.after(() => rm(root, { recursive: true, force: true }));
   const dir = join(root, 'podinfo');
   await mkdir(root, { recursive: true });
   const volume = await KubeletVolume.create(dir, files);
-  const cmd = nofile === undefined ? [process.execPath, main] : ['prlimit', `--nofile=${nofile}:${nofile}`, process.execPath, main];
-  const child = spawn(cmd[0]!, cmd.slice(1), {
-    env: {
-      PATH: process.env.PATH ?? '',
-      ...SAMPLE_ENV,
-      PODMETA_LISTEN: '127.0.0.1:0',
-      PODMETA_PROBE_LISTEN: '127.0.0.1:0',
-      PODMETA_DOWNWARD_DIR: dir,
-      PODMETA_API: 'off',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  let kill = (): void => {};
+  const p = await spawnBuilt(
+    { ...SAMPLE_ENV, PODMETA_LISTEN: '127.0.0.1:0', PODMETA_PROBE_LISTEN: '127.0.0.1:0', PODMETA_DOWNWARD_DIR: dir, PODMETA_API: 'off', ...env },
+    (k) => (kill = k),
+    nofile === undefined ? {} : { nofile },
+  );
   t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
+    if (p.child.exitCode === null && p.child.signalCode === null) {
+      kill();
+      await p.exited;
     }
   });
-  const line = await eventually(() => out.split('\n').find((l) => l.includes('"podmeta listening"')), 15_000, `listening log line (output: ${out.slice(0, 500)})`);
-  const addr = JSON.parse(line) as { metadata: string; probe: string };
-  const pid = child.pid!;
+  const { metadata, probe } = p.addresses;
+  const pid = p.child.pid!;
   return {
-    child,
+    child: p.child,
     pid,
-    stdout: () => out,
+    stdout: () => p.stdout + p.stderr,
     volume,
-    base: `http://${addr.metadata}`,
-    probe: `http://${addr.probe}`,
-    metaPort: Number(addr.metadata.split(':').pop()),
-    probePort: Number(addr.probe.split(':').pop()),
+    base: `http://${metadata}`,
+    probe: `http://${probe}`,
+    metaPort: Number(metadata.split(':').pop()),
+    probePort: Number(probe.split(':').pop()),
     rss: async () => Number(/^VmRSS:\s+(\d+) kB/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'))![1]) * 1024,
-    exited,
+    exited: p.exited,
   };
 }
 

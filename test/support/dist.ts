@@ -1,41 +1,40 @@
-// The BUILT agent (dist/main.js, what the image runs) for tests that attack the real program: one esbuild
-// bundle per test process, built under a lock (other test files may build at the same time) and copied to
-// a private temp dir so a concurrent rebuild can never swap the file under a running test; spawned with an
-// env only, its "podmeta listening" line parsed for the addresses.
+// The BUILT agent (dist/, what the image runs) for tests that run the real program. The one place tests build
+// it and the one way they spawn it:
+//   - builtDist(): scripts/build.mjs --outdir=<private temp dir>, once per test process. The repository's
+//     own dist/ is never touched, so test files building at the same time (and a developer's `npm run build`)
+//     never race, and no rebuild can swap a file under a running test.
+//   - spawnBuilt(): `node dist/main.js` with exactly the env given (plus PATH), optionally under an open-files
+//     limit; resolves once its "podmeta listening" line is out, with the addresses it names.
+// test/support/built-agent.ts adds a kubelet-style volume on top; test/support/image.ts does NOT use this:
+// it carries out the Dockerfile's own build stage (that is what it tests).
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { eventually } from './wait.js';
 
-const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
 let built: Promise<string> | undefined;
 
 async function build(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'podmeta-dist-'));
   process.once('exit', () => void rm(dir, { recursive: true, force: true }));
-  const out = join(dir, 'main.js');
-  const lock = join(tmpdir(), `podmeta-build-${Buffer.from(ROOT).toString('hex').slice(-24)}.lock`);
-  let last: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      await run('flock', [lock, process.execPath, 'scripts/build.mjs'], { cwd: ROOT });
-      await copyFile(join(ROOT, 'dist', 'main.js'), out);
-      return out;
-    } catch (err) {
-      last = err; // a concurrent unlocked build removed dist/ between the two steps: build again
-    }
-  }
-  throw last;
+  const out = join(dir, 'dist');
+  await promisify(execFile)(process.execPath, ['scripts/build.mjs', `--outdir=${out}`], { cwd: ROOT });
+  return out;
 }
 
-/** Path of a private copy of a fresh dist/main.js (built once per test process). */
-export function builtMain(): Promise<string> {
+/** A private dist/ (main.js, cli.js, injector.js) built from the current sources, once per test process. */
+export function builtDist(): Promise<string> {
   built ??= build();
   return built;
+}
+
+/** Path of the built dist/main.js (see builtDist). */
+export async function builtMain(): Promise<string> {
+  return join(await builtDist(), 'main.js');
 }
 
 export interface BuiltProcess {
@@ -49,10 +48,17 @@ export interface BuiltProcess {
   logs(): Record<string, unknown>[];
 }
 
-/** Spawn `node dist/main.js` with exactly `env` (plus PATH); resolves once it is listening. */
-export async function spawnBuilt(env: Record<string, string>, onExit?: (kill: () => void) => void): Promise<BuiltProcess> {
+export interface SpawnOptions {
+  /** open-file limit of the agent process (soft and hard), via prlimit */
+  nofile?: number;
+}
+
+/** Spawn `node dist/main.js` with exactly `env` (plus PATH); resolves once it is listening. `onExit` receives a
+ * kill function for the test's cleanup. */
+export async function spawnBuilt(env: Record<string, string>, onExit?: (kill: () => void) => void, { nofile }: SpawnOptions = {}): Promise<BuiltProcess> {
   const main = await builtMain();
-  const child = spawn(process.execPath, [main], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const cmd = nofile === undefined ? [process.execPath, main] : ['prlimit', `--nofile=${nofile}:${nofile}`, process.execPath, main];
+  const child = spawn(cmd[0]!, cmd.slice(1), { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
