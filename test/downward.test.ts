@@ -1,43 +1,16 @@
 // The volume source against a volume written exactly as kubelet writes it.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, readlink, readdir, lstat, writeFile, mkdir, rename } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readlink, readdir, lstat, writeFile, mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { recordFirst } from './support/volume-source.js';
-import { DownwardSource } from '../src/sources/downward.js';
+import { startable, tmpDir } from './support/volume-source.js';
 import { readGeneration } from '../src/sources/volume-read.js';
-import type { SourcePart, SourceStatus } from '../src/document.js';
-import { createLogger } from '../src/log.js';
 import { KubeletVolume, formatMap } from './support/kubelet-volume.js';
 import { eventually } from './support/wait.js';
 import { sampleFiles } from './support/samples.js';
 
-async function tmp(t: test.TestContext): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'podmeta-dw-'));
-  t.after(() => rm(d, { recursive: true, force: true }));
-  return d;
-}
-
-function source(t: test.TestContext, dir: string, extra: Partial<ConstructorParameters<typeof DownwardSource>[0]> = {}) {
-  const parts: (SourcePart | undefined)[] = [];
-  const statuses: Omit<SourceStatus, 'since'>[] = [];
-  const logs: string[] = [];
-  const s = new DownwardSource({
-    dir,
-    log: createLogger({ level: 'debug', write: (l) => void logs.push(l) }),
-    onPart: (p) => parts.push(p),
-    onStatus: (st) => statuses.push(st),
-    missingPollMs: 50,
-    ...extra,
-  });
-  t.after(() => s.stop());
-  recordFirst(s, parts);
-  return { s, parts, statuses, logs, last: () => parts.at(-1), status: () => statuses.at(-1) };
-}
-
 test('the test writer lays the volume out exactly as kubelet does', async (t) => {
-  const root = await tmp(t);
+  const root = await tmpDir(t);
   const dir = join(root, 'podinfo');
   const steps: string[] = [];
   const v = await KubeletVolume.create(dir, { labels: 'a="1"', 'pod/name': 'p' });
@@ -58,9 +31,9 @@ test('the test writer lays the volume out exactly as kubelet does', async (t) =>
 });
 
 test('reads the kubelet layout; a `..data` swap publishes the change; `..*` names are never exposed', async (t) => {
-  const dir = join(await tmp(t), 'podinfo');
+  const dir = join(await tmpDir(t), 'podinfo');
   const v = await KubeletVolume.create(dir, sampleFiles());
-  const x = source(t, dir, { debounceMs: 5 });
+  const x = startable(t, dir, { debounceMs: 5 });
   await x.s.start();
   assert.equal(x.status()!.state, 'ok');
   assert.equal(x.last()!.pod!.name, 'downward');
@@ -71,9 +44,9 @@ test('reads the kubelet layout; a `..data` swap publishes the change; `..*` name
 });
 
 test('a read between kubelet steps always sees one whole generation', async (t) => {
-  const dir = join(await tmp(t), 'podinfo');
+  const dir = join(await tmpDir(t), 'podinfo');
   const v = await KubeletVolume.create(dir, { labels: formatMap({ gen: '1' }), annotations: formatMap({ gen: '1' }) });
-  const x = source(t, dir, { debounceMs: 1_000_000, resyncMs: 1_000_000 }); // no watcher-triggered reads: we read by hand
+  const x = startable(t, dir, { debounceMs: 1_000_000, resyncMs: 1_000_000 }); // no watcher-triggered reads: we read by hand
   await x.s.start();
   const seen: string[] = [];
   await v.update(
@@ -92,9 +65,9 @@ test('a read between kubelet steps always sees one whole generation', async (t) 
 });
 
 test('malformed labels keep the last good value, are reported, and recover when fixed', async (t) => {
-  const dir = join(await tmp(t), 'podinfo');
+  const dir = join(await tmpDir(t), 'podinfo');
   const v = await KubeletVolume.create(dir, sampleFiles({ foo: 'good' }));
-  const x = source(t, dir, { debounceMs: 5 });
+  const x = startable(t, dir, { debounceMs: 5 });
   await x.s.start();
   await v.update({ ...sampleFiles(), labels: 'foo="unterminated\nbar=nope' });
   await eventually(() => x.status()?.state === 'degraded', 5000, 'degraded');
@@ -107,9 +80,9 @@ test('malformed labels keep the last good value, are reported, and recover when 
 });
 
 test('a huge file is refused without reading it whole; the rest is served', async (t) => {
-  const dir = join(await tmp(t), 'podinfo');
+  const dir = join(await tmpDir(t), 'podinfo');
   const v = await KubeletVolume.create(dir, sampleFiles());
-  const x = source(t, dir, { debounceMs: 5, maxFileBytes: 4096 });
+  const x = startable(t, dir, { debounceMs: 5, maxFileBytes: 4096 });
   await x.s.start();
   await v.update({ ...sampleFiles({ foo: 'new' }), annotations: 'a="' + 'x'.repeat(100_000) + '"' });
   await eventually(() => x.status()?.state === 'degraded', 5000);
@@ -119,9 +92,9 @@ test('a huge file is refused without reading it whole; the rest is served', asyn
 });
 
 test('a directory missing at start is reported `missing` and picked up when it appears', async (t) => {
-  const root = await tmp(t);
+  const root = await tmpDir(t);
   const dir = join(root, 'podinfo');
-  const x = source(t, dir, { debounceMs: 5 });
+  const x = startable(t, dir, { debounceMs: 5 });
   await x.s.start();
   assert.equal(x.status()!.state, 'missing');
   assert.match(x.status()!.error!.hint, /PODMETA_DOWNWARD_DIR/);
@@ -130,10 +103,10 @@ test('a directory missing at start is reported `missing` and picked up when it a
 });
 
 test('a vanishing directory keeps the last good part and is picked up again', async (t) => {
-  const root = await tmp(t);
+  const root = await tmpDir(t);
   const dir = join(root, 'podinfo');
   await KubeletVolume.create(dir, sampleFiles({ foo: 'one' }));
-  const x = source(t, dir, { debounceMs: 5 });
+  const x = startable(t, dir, { debounceMs: 5 });
   await x.s.start();
   const n = x.parts.length;
   await rename(dir, join(root, 'gone'));
@@ -144,12 +117,12 @@ test('a vanishing directory keeps the last good part and is picked up again', as
 });
 
 test('a plain directory (not kubelet-managed) is read too, and edits are seen', async (t) => {
-  const dir = await tmp(t);
+  const dir = await tmpDir(t);
   await writeFile(join(dir, 'podName'), 'plain');
   await mkdir(join(dir, 'pod'));
   await writeFile(join(dir, 'pod', 'namespace'), 'ns1');
   await writeFile(join(dir, '..hidden'), 'never');
-  const x = source(t, dir, { debounceMs: 5 });
+  const x = startable(t, dir, { debounceMs: 5 });
   await x.s.start();
   assert.equal(x.last()!.pod!.name, 'plain');
   assert.equal(x.last()!.pod!.namespace, 'ns1');
@@ -158,9 +131,9 @@ test('a plain directory (not kubelet-managed) is read too, and edits are seen', 
 });
 
 test('the periodic re-read is a backstop when events are lost', async (t) => {
-  const dir = join(await tmp(t), 'podinfo');
+  const dir = join(await tmpDir(t), 'podinfo');
   const v = await KubeletVolume.create(dir, sampleFiles({ foo: 'a' }));
-  const x = source(t, dir, { debounceMs: 5, resyncMs: 100 });
+  const x = startable(t, dir, { debounceMs: 5, resyncMs: 100 });
   await x.s.start();
   // stop the watcher: only the resync can see the next change
   const internals = x.s as unknown as { unwatch(): Promise<void>; watching(): boolean };
@@ -171,7 +144,7 @@ test('the periodic re-read is a backstop when events are lost', async (t) => {
 });
 
 test('reads racing a stream of kubelet updates always get one whole generation (retry when it vanishes mid-read)', async (t) => {
-  const dir = join(await tmp(t), 'podinfo');
+  const dir = join(await tmpDir(t), 'podinfo');
   const files = (g: number) => ({ labels: `gen="${g}"`, annotations: `gen="${g}"`, 'pod/name': `p${g}` });
   const v = await KubeletVolume.create(dir, files(0));
   let writing = true;
