@@ -1,7 +1,7 @@
 // Every error podmeta answers has one shape, defined here once: `errorResponse` gives the status, the
 // headers and the JSON body {"code","reason","message"}; the three places that can answer carry it as they
 // must —
-//   writeError(res, …)        a raw node:http response (the metadata fast path, the proxy);
+//   writeError(res, …)        a raw node:http response (the metadata fast path, the proxy, the injector);
 //   sendError(ctx, …)         a koa context (the koa apps; `errors()` shapes whatever a handler throws);
 //   rawErrorResponse(…)       bytes for a bare socket (the HTTP parser's clientError, the connection cap).
 // A handler signals an error by throwing HttpError (raw and koa alike). Unexpected errors answer a bare
@@ -18,6 +18,7 @@ const REASONS: Record<number, string> = {
   406: 'NotAcceptable',
   408: 'RequestTimeout',
   413: 'PayloadTooLarge',
+  415: 'UnsupportedMediaType',
   429: 'TooManyRequests',
   431: 'RequestHeaderFieldsTooLarge',
   500: 'InternalError',

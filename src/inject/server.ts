@@ -3,6 +3,7 @@
 // {"code","reason","message"}; nothing a client sends can crash it.
 
 import { readBodyAtMost } from '../http/body.js';
+import { HttpError, writeError } from '../http/errors.js';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,22 +15,6 @@ import { TlsFiles } from './tls.js';
 
 /** Larger than any Pod the API server stores (its request limit is 3 MiB). */
 export const MAX_BODY_BYTES = 6 * 1024 * 1024;
-
-const REASONS: Record<number, string> = {
-  400: 'BadRequest',
-  404: 'NotFound',
-  405: 'MethodNotAllowed',
-  413: 'RequestEntityTooLarge',
-  415: 'UnsupportedMediaType',
-  500: 'InternalError',
-  503: 'ServiceUnavailable',
-};
-
-class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
-    super(message);
-  }
-}
 
 export interface InjectorOptions {
   config: InjectorConfig;
@@ -143,8 +128,7 @@ export class Injector {
       const e = err instanceof HttpError ? err : err instanceof ReviewError ? new HttpError(err.status, err.message) : undefined;
       if (!e) this.opts.log.error('request failed', { path, err });
       const status = e?.status ?? 500;
-      if (!res.headersSent)
-        send(res, status, { code: status, reason: REASONS[status] ?? 'Error', message: e ? e.message : 'internal error' }, e?.headers ?? {});
+      if (!res.headersSent) writeError(res, status, e ? e.message : 'internal error', e?.headers ?? {});
       else res.destroy();
     }
   }
