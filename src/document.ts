@@ -113,7 +113,8 @@ export interface SourceStatus {
   since: string;
   /** present whenever state is not ok/disabled */
   error?: { message: string; hint: string; reason?: string };
-  /** free-form extra fields (e.g. lastUpdate, resourceVersion, watch restarts) — never secrets */
+  /** extra fields, never secrets: downward {dir, files, kubeletLayout, withheld?, problems?}; node {mode: watch|get|pod-labels, …};
+   * api/node when not reading {why, missing?} */
   detail?: Readonly<Record<string, unknown>>;
 }
 

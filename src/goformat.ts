@@ -1,9 +1,9 @@
 // Go's strconv.Quote (`%q`) for a JS string: what kubelet writes for label/annotation values, so the
 // text format of a map is byte-for-byte the downwardAPI file format. A lone UTF-16 surrogate (which has
 // no UTF-8 encoding) is written as \ufffd, as Go writes utf8.RuneError. Printability is Go >= 1.21's
-// (Unicode 15.0.0, a fixed table), not the runtime's ICU: see sources/go-isprint.ts.
+// (Unicode 15.0.0, a fixed table), not the runtime's ICU: see go-isprint.ts.
 
-import { isGoPrint } from './sources/go-isprint.js';
+import { isGoPrint } from './go-isprint.js';
 
 const NAMED: Record<number, string> = { 7: '\\a', 8: '\\b', 12: '\\f', 10: '\\n', 13: '\\r', 9: '\\t', 11: '\\v' };
 

@@ -1,4 +1,5 @@
-// The composition root: the only place that reads process.env, handles signals and exits.
+// The agent's entry point: reads process.env (as do the other entry points, injector.ts and cli.ts; nothing
+// else does — test/layout.test.ts), installs the signal policy (signals.ts), starts the Agent, and exits:
 //   exit 0  — clean shutdown after SIGTERM/SIGINT (within 5 s)
 //   exit 1  — a second signal, a failed start, or a shutdown that overran its deadline
 //   exit 2  — invalid configuration (every bad variable named in one message), or a listen address that

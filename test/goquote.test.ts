@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { GoQuoteError, decodeUtf8, parseGoMap, unquoteGo, unquoteGoBytes } from '../src/sources/goquote.js';
-import { isGoPrint as srcIsGoPrint } from '../src/sources/go-isprint.js';
+import { isGoPrint as srcIsGoPrint } from '../src/go-isprint.js';
 import { quoteGo } from '../src/goformat.js';
 import { compareGoStrings, formatGoMap, goQuote, goQuoteBytes, isGoPrint as specIsGoPrint } from './support/goquote-encode.js';
 

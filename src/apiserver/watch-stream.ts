@@ -14,7 +14,25 @@
 import type { InactivityGuard } from './guard.js';
 import { LineDecoder } from './lines.js';
 import { ApiRequestError, statusError, type KubeStatus } from './transport.js';
-import type { KubeObject } from './watch.js';
+
+export interface ObjectMeta {
+  name?: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  creationTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: { apiVersion?: string; kind?: string; name?: string; uid?: string; controller?: boolean }[];
+}
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: ObjectMeta;
+  spec?: unknown;
+  status?: unknown;
+}
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 export type TimerName = 'health' | 'silence' | 'linger';

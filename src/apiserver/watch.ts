@@ -13,29 +13,13 @@ import type { IncomingMessage } from 'node:http';
 import { InactivityGuard } from './guard.js';
 import { Backoff, sleep, type ApiTiming } from './timing.js';
 import { ApiRequestError, classifyError, type Transport } from './transport.js';
-import { WatchStream, type StreamAction, type TimerName, type WatchOutcome } from './watch-stream.js';
+import { WatchStream, type KubeObject, type StreamAction, type TimerName, type WatchOutcome } from './watch-stream.js';
 
 export type Resource = 'pod' | 'node';
 export type Verb = 'list' | 'watch' | 'get';
 
-export interface ObjectMeta {
-  name?: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-  creationTimestamp?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  ownerReferences?: { apiVersion?: string; kind?: string; name?: string; uid?: string; controller?: boolean }[];
-}
-
-export interface KubeObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: ObjectMeta;
-  spec?: unknown;
-  status?: unknown;
-}
+/** the object shapes are the stream's (watch-stream.ts decodes them); re-exported for the sources */
+export type { KubeObject, ObjectMeta } from './watch-stream.js';
 
 /** The subset of ApiMetrics a reflector reports to (same shape as index.ts's ApiMetrics). */
 export interface ReflectorMetrics {

@@ -10,7 +10,7 @@
 //   r < 0x20 or r == 0x7f           → \xHH
 //   r < 0x10000                     → \uHHHH
 //   otherwise                       → \UHHHHHHHH
-// Printability is that of Go >= 1.21 (Unicode 15.0.0), derived here independently of src/sources/go-isprint.ts:
+// Printability is that of Go >= 1.21 (Unicode 15.0.0), derived here independently of src/go-isprint.ts:
 // the runtime's own Unicode categories (JS property escapes: Unicode 16 to 17 on the supported Node lines), minus the code
 // points assigned after 15.0.0 (AFTER_15_0 below: unassigned in UCD 15.0.0, assigned in Unicode 17.0; no
 // code point assigned in both changed printability). On a runtime newer than Unicode 17 this list needs the
