@@ -45,6 +45,15 @@ function nodeLabels(fromNode: StringMap | undefined, podLabels: StringMap | unde
 
 const NONE: KeyMatch = () => false;
 
+/** The pod fields only the API source knows (phase, qosClass, containers, resize, …), in podToPart's order: a
+ * field added there reaches the document with no line here. The fields other sources also carry are merged
+ * above by precedence. */
+function apiOnly(api: PodInfo | undefined): Partial<PodInfo> {
+  if (!api) return {};
+  const { name: _name, namespace: _namespace, uid: _uid, ip: _ip, ips: _ips, serviceAccount: _sa, labels: _labels, annotations: _annotations, ...only } = api;
+  return only;
+}
+
 export function mergeParts(parts: Parts, excludeAnnotation: KeyMatch, nodeLabel: KeyMatch = NONE): DocumentBody {
   const env = parts.env?.pod;
   const vol = parts.downward?.pod;
@@ -59,14 +68,7 @@ export function mergeParts(parts: Parts, excludeAnnotation: KeyMatch, nodeLabel:
     serviceAccount: first('serviceAccount', env, vol, api),
     labels,
     annotations: without(api?.annotations ?? vol?.annotations, excludeAnnotation),
-    phase: api?.phase,
-    qosClass: api?.qosClass,
-    startTime: api?.startTime,
-    owner: api?.owner,
-    workload: api?.workload,
-    containers: api?.containers,
-    resize: api?.resize,
-    deleted: api?.deleted,
+    ...apiOnly(api),
   });
   const envNode = parts.env?.node;
   const apiNode = parts.api?.node;

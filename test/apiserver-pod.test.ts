@@ -143,3 +143,19 @@ test('config: PODMETA_CONTAINER is a container name; PODMETA_NODE_LABELS unset v
   assert.equal(parseConfig({ PODMETA_NODE_LABELS: DEFAULT_NODE_LABELS.join(',') }).nodeLabelsDefault, false);
   assert.equal(parseConfig({ PODMETA_NODE_LABELS: '' }).nodeLabelsDefault, false);
 });
+
+test('merge: the API-only pod fields pass through in podToPart\'s order; a new one needs no merge line', () => {
+  const pod = samplePod();
+  const part = podToPart(pod as never, { includeMeta: true, deleted: true });
+  const body = mergeParts({ env: { pod: { name: 'from-env' } }, api: part }, keyMatcher([]));
+  const keys = Object.keys(body.pod);
+  const shared = ['name', 'namespace', 'uid', 'ip', 'ips', 'serviceAccount', 'labels', 'annotations'];
+  assert.deepEqual(keys.slice(0, shared.filter((k) => k in body.pod).length), shared.filter((k) => k in body.pod), 'merged fields first');
+  const rest = keys.filter((k) => !shared.includes(k));
+  assert.deepEqual(rest, Object.keys(part.pod!).filter((k) => !shared.includes(k)), 'then the API-only ones, in podToPart order');
+  assert.ok(rest.includes('phase') && rest.includes('deleted'), rest.join());
+  assert.equal(body.pod.name, 'from-env', 'shared fields keep their precedence');
+  const extra = mergeParts({ api: { pod: { ...part.pod, someNewStatusField: 'x' } as never } }, keyMatcher([]));
+  assert.equal((extra.pod as Record<string, unknown>).someNewStatusField, 'x');
+  assert.equal(mergeParts({ downward: { pod: { name: 'v', labels: { a: '1' } } } }, keyMatcher([])).pod.phase, undefined, 'no API part: none of them');
+});
