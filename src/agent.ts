@@ -171,23 +171,24 @@ export class Agent {
     const { handler, streams } = createMetadataApp(deps);
     this.streams = streams;
     const limits = { maxInFlight: config.maxPipeline };
-    const metaServer = makeServer(handler, { ...limits, maxConnections: config.maxConnections });
-    const probeServer = makeServer(createProbeApp(deps).callback(), { ...limits, maxConnections: config.probeMaxConnections });
-    this.servers.metadata = metaServer;
-    this.servers.probe = probeServer;
     const addresses: Addresses = {
-      metadata: await listen('metadata', metaServer, config.listen),
-      probe: await listen('probe', probeServer, config.probeListen),
+      metadata: await this.open('metadata', makeServer(handler, { ...limits, maxConnections: config.maxConnections }), config.listen),
+      probe: await this.open('probe', makeServer(createProbeApp(deps).callback(), { ...limits, maxConnections: config.probeMaxConnections }), config.probeListen),
     };
     if (config.proxy) {
       const proxy = createProxyServer({ config: config.proxy, transport: this.api.transport, log: log.child({ component: 'proxy' }), metrics: this.metrics });
       this.proxy = proxy;
-      this.servers.proxy = proxy;
-      addresses.proxy = await listen('proxy', proxy, config.proxy.listen);
+      addresses.proxy = await this.open('proxy', proxy, config.proxy.listen);
     }
     warnExposure(log, config);
     log.info('podmeta listening', { ...addresses, revision: this.store.current.revision });
     return addresses;
+  }
+
+  /** Listen with a named listener: shutdown() closes it, a ListenError names its variable. */
+  private open(name: ListenerName, server: Server, address: ListenAddress): Promise<string> {
+    this.servers[name] = server;
+    return listen(name, server, address);
   }
 
   /** Unready, end streams, finish in-flight requests, stop sources; the probe listener closes last so
@@ -198,11 +199,11 @@ export class Agent {
     if (this.o.drainDelayMs) await new Promise((r) => setTimeout(r, this.o.drainDelayMs));
     this.streams?.closeAll();
     const grace = this.o.shutdownGraceMs ?? 3000;
-    const { probe, metadata } = this.servers;
+    const { probe, proxy: _drainsItself, ...others } = this.servers;
     // the proxy drains itself (watches end at a line boundary, in-flight requests finish within the grace),
     // then the API source stops: its transport carries the proxied requests
     const proxyDrained = this.proxy?.drain(grace) ?? Promise.resolve();
-    await Promise.all([metadata && closeServer(metadata, grace), this.downward.stop(), proxyDrained.then(() => this.api?.stop())]);
+    await Promise.all([...Object.values(others).map((s) => closeServer(s, grace)), this.downward.stop(), proxyDrained.then(() => this.api?.stop())]);
     if (probe) await closeServer(probe, grace);
   }
 }

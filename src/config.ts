@@ -137,7 +137,7 @@ const int = (min: number, max: number) =>
 
 const oneOf = <const T extends readonly [string, ...string[]]>(values: T) => z.enum(values, `expected one of ${values.join(', ')}`);
 
-const absolute = z.string().check(z.startsWith('/', 'expected an absolute path'));
+export const absolute = z.string().check(z.startsWith('/', 'expected an absolute path'));
 
 const schema = z.object({
   PODMETA_LISTEN: listen,

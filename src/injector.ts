@@ -5,7 +5,7 @@
 //   exit 2  — invalid configuration (every bad variable named in one message)
 
 // first: its SIGUSR1 listener is installed before any other module is evaluated (src/signals.ts)
-import { handleSignals } from './signals.js';
+import { handleSignals, logUnhandledRejections } from './signals.js';
 import { ConfigError } from './config.js';
 import { createLogger } from './log.js';
 import { BUILD } from './build-info.js';
@@ -40,8 +40,6 @@ async function main(): Promise<void> {
   }
 }
 
-process.on('unhandledRejection', (reason) => {
-  process.stdout.write(JSON.stringify({ level: 'error', time: new Date().toISOString(), msg: 'unhandled rejection', err: String(reason) }) + '\n');
-});
+logUnhandledRejections();
 
 void main();

@@ -6,7 +6,7 @@
 //             cannot be used (the variable named)
 
 // first: its SIGUSR1 listener is installed before any other module is evaluated (src/signals.ts)
-import { handleSignals } from './signals.js';
+import { handleSignals, logUnhandledRejections } from './signals.js';
 import { parseConfig, ConfigError, type Config } from './config.js';
 import { createLogger } from './log.js';
 import { Agent, ListenError } from './agent.js';
@@ -51,8 +51,6 @@ async function main(): Promise<void> {
   }
 }
 
-process.on('unhandledRejection', (reason) => {
-  process.stdout.write(JSON.stringify({ level: 'error', time: new Date().toISOString(), msg: 'unhandled rejection', err: String(reason) }) + '\n');
-});
+logUnhandledRejections();
 
 void main();

@@ -1,4 +1,5 @@
-// Process signals, one policy for every entry point (the agent, the injector):
+// Process signals, one policy for every entry point (the agent, the injector) — and unhandled rejections:
+// logged as one JSON line, the process keeps running (Node's default would exit with no drain).
 //   SIGTERM, SIGINT   graceful stop; a shutdown that overruns `deadlineMs` exits 1; a second signal exits 1 at once
 //   SIGHUP, SIGUSR2   logged and ignored (nothing to reload; their default action would kill with no drain)
 //   SIGUSR1           logged and ignored: Node would open its inspector on 127.0.0.1:9229, reachable by every
@@ -47,4 +48,11 @@ export function handleSignals({ log, stop, deadlineMs, name = 'podmeta' }: Signa
   process.on('SIGINT', onStop);
   for (const signal of ['SIGHUP', 'SIGUSR2'] as const) process.on(signal, () => log.warn(`${signal} ignored`, { signal, hint: `send SIGTERM to stop ${name}` }));
   onInspectorSignal = () => log.warn(`SIGUSR1 ignored: the Node inspector is disabled in ${name}`, { signal: 'SIGUSR1' });
+}
+
+/** An unhandled rejection is logged (one JSON line on stdout, as the logger writes) and survived. */
+export function logUnhandledRejections(): void {
+  process.on('unhandledRejection', (reason) => {
+    process.stdout.write(JSON.stringify({ level: 'error', time: new Date().toISOString(), msg: 'unhandled rejection', err: String(reason) }) + '\n');
+  });
 }

@@ -3,7 +3,7 @@
 // string = unset). The composition root (src/injector.ts) prints the message and exits 2.
 
 import * as z from 'zod/mini';
-import { configError, listen, type ListenAddress } from '../config.js';
+import { absolute, configError, listen, type ListenAddress } from '../config.js';
 import type { LogLevel } from '../log.js';
 import { IMAGE_REF, defaultImage } from './version.js';
 
@@ -24,8 +24,6 @@ export const INJECTOR_DEFAULTS = {
   PODMETA_INJECTOR_TLS_RELOAD_SECONDS: '10',
   PODMETA_LOG_LEVEL: 'info',
 } as const;
-
-const absolute = z.string().check(z.startsWith('/', 'expected an absolute path'));
 
 const schema = z.object({
   PODMETA_INJECTOR_LISTEN: listen,
