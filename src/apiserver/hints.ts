@@ -228,3 +228,21 @@ export function containerUnknown(container: string, names: readonly string[]): S
     hint: `set PODMETA_CONTAINER to the app container's name (one of: ${names.join(', ') || 'none'}), or unset it`,
   };
 }
+
+/** PODMETA_API=off: disabled on purpose — still a message and a hint (the contract: anything not ok has both). */
+export function apiOff(): StatusError {
+  return {
+    reason: 'Off',
+    message: 'PODMETA_API=off: the API server is never contacted',
+    hint: 'nothing to fix if the pod should not use the API server; set PODMETA_API=auto (or on) and mount the service-account token to add phase, owner, workload, containers and node labels',
+  };
+}
+
+/** PODMETA_NODE_LABELS is empty: the Node is never read. */
+export function nodeLabelsEmpty(): StatusError {
+  return {
+    reason: 'NoNodeLabels',
+    message: 'PODMETA_NODE_LABELS is empty: the Node is never read',
+    hint: 'nothing to fix if node labels are not wanted; unset PODMETA_NODE_LABELS (the default list) or name the label keys to copy into node.labels',
+  };
+}

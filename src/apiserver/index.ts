@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { SourcePart, SourceStatus, StringMap } from '../document.js';
 import type { Logger } from '../log.js';
 import { readServiceAccount, TokenSource } from './credentials.js';
-import { credentialsMissing, credentialsUnusable, nodeNameUnknown, podUnknown } from './hints.js';
+import { apiOff, credentialsMissing, credentialsUnusable, nodeLabelsEmpty, nodeNameUnknown, podUnknown } from './hints.js';
 import { NodeSource } from './node-source.js';
 import { PodSource } from './pod-source.js';
 import { STARTING, StatusReporter } from './status.js';
@@ -142,8 +142,8 @@ export function createApiSource(opts: ApiSourceOptions): ApiSource {
 
     async start(): Promise<void> {
       if (opts.mode === 'off') {
-        apiStatus.set('disabled', undefined, { why: 'PODMETA_API=off' });
-        nodeStatus.set('disabled', undefined, { why: 'PODMETA_API=off' });
+        apiStatus.set('disabled', apiOff(), { why: 'PODMETA_API=off' });
+        nodeStatus.set('disabled', apiOff(), { why: 'PODMETA_API=off' });
         return;
       }
       const problems: string[] = [];
@@ -197,7 +197,7 @@ export function createApiSource(opts: ApiSourceOptions): ApiSource {
         spawn('pod source', () => pod.run(), apiStatus);
       }
       if (!podReadable) podSettled = true;
-      if (opts.nodeLabels.length === 0) nodeStatus.set('disabled', undefined, { why: 'PODMETA_NODE_LABELS is empty' });
+      if (opts.nodeLabels.length === 0) nodeStatus.set('disabled', nodeLabelsEmpty(), { why: 'PODMETA_NODE_LABELS is empty' });
       else if (nodeName === undefined && !podReadable) nodeStatus.set('error', nodeNameUnknown());
       else {
         nodeStatus.set('degraded', { ...STARTING, message: nodeName === undefined ? 'waiting for spec.nodeName from the pod' : 'waiting for the pod\'s labels (they may carry the topology labels)' });
