@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { DIST_MAIN, ROOT } from './lib.js';
 import { runFootprint } from './footprint.js';
 
-export const LEVER_FLAGS = ['cjs', 'lazyBuiltins', 'noDebug', 'slimMimeDb'] as const;
+export const LEVER_FLAGS = ['cjs', 'lazyBuiltins', 'lazyCrypto', 'lazyKoaDeps', 'callbackFs', 'noDebug', 'slimMimeDb'] as const;
 
 export interface LeverResult {
   /** name → idle RSS / ready of that build; `shipped` is dist/main.js */

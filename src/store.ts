@@ -7,7 +7,7 @@
 // sent, so at most max(HISTORY_MIN_BYTES, size of the current document) of changes are kept (and at most
 // `bufferSize` of them). Old snapshots and Change objects are not retained.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { etagOf } from './etag.js';
 import type { MetadataDocument, SourceName, SourcePart, SourceStatus } from './document.js';
 import { SourceStatuses, type StatusChange, type StatusMap, type StatusReport, type StatusSink } from './status.js';
 import { deepEqual, deepFreeze, diff, type PatchOp } from './jsonpatch.js';
@@ -51,8 +51,11 @@ export interface StoreOptions {
   now?: () => Date;
 }
 
-export function etagOf(bytes: Uint8Array | string): string {
-  return `"${createHash('sha1').update(bytes).digest('base64url')}"`;
+export { etagOf };
+
+/** A name for this run of the agent (48 random bits; Math.random, so node:crypto stays unloaded). */
+export function newEpoch(): string {
+  return Math.floor(Math.random() * 2 ** 48).toString(36).padStart(10, '0');
 }
 
 function makeSnapshot(revision: number, body: DocumentBody): Snapshot {
@@ -63,7 +66,7 @@ function makeSnapshot(revision: number, body: DocumentBody): Snapshot {
 
 export class Store implements StatusSink {
   /** names this run of the agent: SSE ids from another run never replay the wrong changes */
-  readonly epoch = randomBytes(6).toString('base64url');
+  readonly epoch = newEpoch();
   private snapshot: Snapshot;
   private parts: Parts = {};
   private readonly history: HistoryEntry[] = [];

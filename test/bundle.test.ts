@@ -4,12 +4,17 @@
 //   facade that reads the module's lazy getters and loads undici, http2, worker_threads and web streams
 //   (+12 MB RSS). A started agent must never have `internal/deps/undici/undici` in process.moduleLoadList.
 // - node:https / node:tls load only when the API source (or the proxy) is in use — and then work.
+// - node:crypto, node:assert, node:v8 and node:fs/promises are not loaded by an idle agent with the API off (ETags
+//   are a JS hash; koa's cookies and asserts, chokidar's fs calls go through the build's stand-ins), and what the
+//   stand-ins replace still works when used (test/fixtures/bundle-lazy.ts, bundled with the same options).
 // - /metrics carries the standard process metrics, rendered at scrape time.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
+import { createHmac } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -19,6 +24,8 @@ import { FakeApiServer, samplePod, sampleNode } from './support/fake-apiserver.j
 import { fakeJwt, SaDir } from './support/sa-dir.js';
 import { eventually } from './support/wait.js';
 import { builtMain } from './support/dist.js';
+
+const ROOT = join(import.meta.dirname, '..');
 
 let tmp: string;
 let main: string;
@@ -48,6 +55,7 @@ after(() => rm(tmp, { recursive: true, force: true }));
 
 interface Started {
   proc: ChildProcess;
+  volume: KubeletVolume;
   base: string;
   probe: string;
   modules(): Promise<string[]>;
@@ -56,7 +64,7 @@ interface Started {
 
 async function startBuilt(env: Record<string, string>): Promise<Started> {
   const dir = await mkdtemp(join(tmp, 'run-'));
-  await KubeletVolume.create(join(dir, 'podinfo'), sampleFiles());
+  const volume = await KubeletVolume.create(join(dir, 'podinfo'), sampleFiles());
   const proc = spawn(process.execPath, ['--require', preload, main], {
     cwd: dir,
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -90,6 +98,7 @@ async function startBuilt(env: Record<string, string>): Promise<Started> {
   });
   return {
     proc,
+    volume,
     base: `http://${listening.metadata}`,
     probe: `http://${listening.probe}`,
     modules: async () => {
@@ -107,7 +116,7 @@ async function startBuilt(env: Record<string, string>): Promise<Started> {
 
 const UNDICI = 'NativeModule internal/deps/undici/undici';
 
-test('a started agent has not loaded undici, https or tls (CommonJS bundle, lazy built-ins), and serves', async (t) => {
+test('a started agent has not loaded undici, https, tls, crypto, assert, v8 or fs/promises (CommonJS bundle, lazy built-ins), and serves', async (t) => {
   const a = await startBuilt({});
   t.after(() => a.stop());
   assert.equal((await fetch(`${a.probe}/readyz`)).status, 200);
@@ -119,8 +128,48 @@ test('a started agent has not loaded undici, https or tls (CommonJS bundle, lazy
   const loaded = await a.modules();
   assert.ok(loaded.includes('NativeModule http'), 'sanity: the list is the agent’s');
   assert.ok(!loaded.includes(UNDICI), `undici was loaded (an ESM import of node:http?): ${process.version}`);
-  for (const m of ['https', 'tls', 'zlib', 'perf_hooks']) assert.ok(!loaded.includes(`NativeModule ${m}`), `${m} loaded at start-up`);
+  for (const m of ['https', 'tls', 'zlib', 'perf_hooks', 'crypto', 'assert', 'v8', 'fs/promises']) assert.ok(!loaded.includes(`NativeModule ${m}`), `${m} loaded at start-up`);
+  // chokidar watches through the fs/promises stand-in: a kubelet update is seen
+  await a.volume.update({ labels: 'foo="baz"\nnew="1"' });
+  await eventually(async () => {
+    const r2 = await fetch(`${a.base}/metadata/pod/labels`, { headers: { Metadata: 'true' } });
+    const labels = (await r2.json()) as Record<string, string>;
+    return labels.foo === 'baz' && labels.new === '1' ? labels : undefined;
+  }, 10_000, 'the updated labels');
+  const after = await a.modules();
+  for (const m of ['crypto', 'fs/promises']) assert.ok(!after.includes(`NativeModule ${m}`), `${m} loaded by serving and a volume change`);
   assert.equal(await a.stop(), 0);
+});
+
+test('what the lazy stand-ins replace works when used: signed cookies (crypto), failing asserts, fs/promises', async () => {
+  // bundled with the agent's options (a build of its own: the shared one has only the agent's entry points)
+  await promisify(execFile)(process.execPath, ['scripts/build.mjs', `--outdir=${join(tmp, 'lazy-dist')}`, '--entry=lazy=test/fixtures/bundle-lazy.ts'], { cwd: ROOT });
+  const dir = await mkdtemp(join(tmp, 'fs-'));
+  await writeFile(join(dir, 'a.txt'), 'hello');
+  await mkdir(join(dir, 'sub'));
+  const out = await new Promise<string>((resolve, reject) => {
+    const p = spawn(process.execPath, [join(tmp, 'lazy-dist', 'lazy.js'), dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let s = '';
+    p.stdout.on('data', (c: Buffer) => (s += c.toString()));
+    p.once('exit', (code) => (code === 0 ? resolve(s) : reject(new Error(`lazy.js exited ${code}: ${s}`))));
+  });
+  const r = JSON.parse(out) as Record<string, unknown>;
+  assert.equal(r.cryptoAtStart, false, 'koa imported without loading crypto');
+  assert.equal(r.assertAtStart, false);
+  assert.equal(r.fsPromisesAtStart, false);
+  const sig = createHmac('sha1', 'k1').update('who=me').digest('base64url');
+  assert.deepEqual(r.setCookies, ['who=me', `who.sig=${sig}`], 'keygrip signed the cookie with HMAC-SHA1 through the lazy crypto');
+  assert.equal(r.cookieGet, 'me');
+  assert.equal(r.cryptoAfterCookies, true);
+  assert.deepEqual(r.badStatus, { name: 'AssertionError', isAssertion: true, message: 'invalid status code: 99999' });
+  assert.equal(r.assertOk, 'zero is falsy');
+  assert.equal(r.statIsDir, true);
+  assert.deepEqual(r.readdirTypes, [['a.txt', true], ['sub', false]]);
+  assert.equal(r.realpath, await realpath(dir));
+  assert.deepEqual(r.missing, ['ENOENT', 'stat']);
+  assert.equal(r.fsPromisesBeforeReadFile, false, 'stat/readdir/realpath did not load fs/promises');
+  assert.equal(r.readFile, 'hello');
+  assert.equal(r.fsPromisesAfterReadFile, true, 'any other member loads the real module');
 });
 
 test('/metrics of the built agent: podmeta_* and the standard process metrics, computed at scrape time', async (t) => {
