@@ -305,7 +305,7 @@ test('stop() is prompt with open watches and pending backoffs, and leaves no han
 test('transport.request (for the proxy): current token, any status as is, caller Authorization dropped, discovery served', async (t) => {
   const h = await harness(t, { source: { nodeLabels: [] } });
   const tr = h.source.transport!;
-  const read = async (res: import('node:http').IncomingMessage): Promise<string> => {
+  const read = async (res: import('node:stream').Readable): Promise<string> => {
     let s = '';
     for await (const c of res) s += String(c);
     return s;

@@ -330,7 +330,7 @@ describe('pass-through', () => {
     up.route('/api/v1/namespaces/default/endpoints', (_req, res) => {
       res.writeHead(200, { 'Content-Type': 'application/json' });
       res.write('{"type":"ADDED",');
-      setImmediate(() => res.socket?.destroy());
+      setImmediate(() => up.server.cut(res));
     });
     const { status, complete } = await new Promise<{ status: number; complete: boolean }>((resolve, reject) => {
       http

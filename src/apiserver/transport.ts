@@ -1,18 +1,37 @@
 // The in-cluster HTTPS transport, the one way anything in podmeta talks to the API server (the API source
-// and the proxy): one keep-alive https.Agent that trusts only ca.crt, the base URL from
-// KUBERNETES_SERVICE_HOST/PORT, bearer auth, `Status` error parsing and the 401 → re-read token → retry-once
-// rule. The Authorization header is attached, and the request written, only once the socket's certificate
-// has verified: Node verifies in JS after the handshake, and (measured on Node 20) it does not flush a
-// queued request before that — the gate makes "the token never reaches an unverified server" independent
-// of that detail. Every request is framed here: no body, or a whole body sent with Content-Length.
-// ca.crt is re-read periodically and after a verification failure; a changed bundle replaces the agent, so
-// new connections use the new trust while open ones (watches) finish on the old.
+// and the proxy): TLS that trusts only ca.crt, the base URL from KUBERNETES_SERVICE_HOST/PORT, bearer auth,
+// `Status` error parsing and the 401 → re-read token → retry-once rule.
+// HTTP/2 first, like client-go: ALPN offers `h2` and `http/1.1`; kube-apiserver picks h2, and every request
+// and watch is a stream multiplexed over a few sessions (sessions.ts: the peer's stream limit, GOAWAY, pings,
+// idle close). A server that picks HTTP/1.1 is served by the keep-alive https.Agent (one connection per
+// watch). Either way the Authorization header is attached, and the request written, only once the socket's
+// certificate has verified: an h2 session is only ever opened on a verified socket (no preface, no HEADERS
+// frame before), and on HTTP/1.1 the request waits for `secureConnect` + `authorized` (Node verifies in JS
+// after the handshake; the gate makes "the token never reaches an unverified server" independent of whether
+// it flushes a queued request before that). Every request is framed here: no body, or a whole body sent
+// with Content-Length. ca.crt is re-read periodically and after a verification failure; a changed bundle
+// replaces the session pool and the agent, so new requests use the new trust while open streams (watches)
+// finish on the old connections.
 
 import https from 'node:https';
-import type { IncomingMessage, IncomingHttpHeaders } from 'node:http';
+import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
+import type { ClientHttp2Stream, IncomingHttpHeaders as H2Headers, IncomingHttpStatusHeader, OutgoingHttpHeaders } from 'node:http2';
+import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../log.js';
 import { CaSource, type TokenSource } from './credentials.js';
+import { SessionPool, type Lease, type SessionPoolOptions } from './sessions.js';
+
+/**
+ * A response from the API server, body unread: an IncomingMessage (HTTP/1.1) or an h2 stream carrying the
+ * same fields. A body that stops before its end (a reset stream, a dropped connection) errors or closes
+ * without 'end' — never a clean end.
+ */
+export interface ApiResponse extends Readable {
+  statusCode?: number | undefined;
+  statusMessage?: string | undefined;
+  headers: IncomingHttpHeaders;
+}
 
 export interface KubeStatus {
   kind?: string;
@@ -131,7 +150,7 @@ export interface RawRequest {
 const MAX_ERROR_BODY = 64 * 1024;
 const MAX_JSON_BODY = 16 * 1024 * 1024;
 
-async function readBody(res: IncomingMessage, limit: number): Promise<string> {
+async function readBody(res: ApiResponse, limit: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of res as AsyncIterable<Buffer>) {
@@ -156,7 +175,7 @@ export interface ApiTransport {
    * returned as is, the body unread (pipe it). No 401 retry: call reportUnauthorized(). Rejects with
    * ApiRequestError (kind tls / timeout / network / aborted) when no response arrived.
    */
-  request(req: RawRequest): Promise<IncomingMessage>;
+  request(req: RawRequest): Promise<ApiResponse>;
 }
 
 export interface TransportOptions {
@@ -171,18 +190,38 @@ export interface TransportOptions {
   saDir?: string;
   caRefreshMs?: number;
   log?: Logger;
-  /** upper bound of open connections to the API server (watches hold one each); default 512 */
+  /** upper bound of open HTTP/1.1 connections to the API server (watches hold one each); default 512 */
   maxSockets?: number;
+  /** offer HTTP/2 (default true); false: HTTP/1.1 only */
+  http2?: boolean;
+  /** HTTP/2 session tuning (idle close, pings); host, port and trust come from the transport */
+  sessions?: Omit<SessionPoolOptions, 'host' | 'port' | 'ca' | 'log'>;
 }
 
 /** Headers the transport sets itself: a caller's copy is dropped (framing is never delegated). */
 const OWN_HEADERS = new Set(['authorization', 'content-length', 'transfer-encoding', 'connection', 'host']);
+/** Connection-specific headers HTTP/2 forbids (RFC 9113 §8.2.2); `Host` becomes `:authority`. */
+const H2_FORBIDDEN = new Set([...OWN_HEADERS, 'keep-alive', 'proxy-connection', 'upgrade', 'te', 'http2-settings']);
+
+/** The h2 response headers as HTTP/1.1's (pseudo-headers removed). */
+function plainHeaders(h: H2Headers & IncomingHttpStatusHeader): IncomingHttpHeaders {
+  const out: IncomingHttpHeaders = {};
+  for (const [k, v] of Object.entries(h)) if (!k.startsWith(':') && v !== undefined) out[k] = v as string | string[];
+  return out;
+}
+
+function timeoutError(origin: string, ms: number): ApiRequestError {
+  return new ApiRequestError('timeout', `no response from ${origin} within ${ms} ms`, { reason: 'Timeout' });
+}
 
 /** What the API source and the proxy share. */
 export class Transport implements ApiTransport {
   readonly baseUrl: URL;
   private current: https.Agent;
   private readonly retired = new Set<https.Agent>();
+  private pool: SessionPool | undefined;
+  private readonly retiredPools = new Set<SessionPool>();
+  private readonly poolOptions: Omit<SessionPoolOptions, 'ca'> | undefined;
   private readonly tokens: TokenSource;
   private readonly userAgent: string;
   private readonly hostname: string;
@@ -190,13 +229,17 @@ export class Transport implements ApiTransport {
   private readonly caSource: CaSource | undefined;
   private readonly caTimer: NodeJS.Timeout | undefined;
 
-  constructor({ baseUrl, ca, tokens, userAgent = 'podmeta', saDir, caRefreshMs = 60_000, log, maxSockets = 512 }: TransportOptions) {
+  constructor({ baseUrl, ca, tokens, userAgent = 'podmeta', saDir, caRefreshMs = 60_000, log, maxSockets = 512, http2 = true, sessions }: TransportOptions) {
     this.baseUrl = baseUrl;
     this.tokens = tokens;
     this.userAgent = userAgent;
     this.maxSockets = maxSockets;
     this.hostname = baseUrl.hostname.replace(/^\[(.*)\]$/, '$1');
     this.current = this.makeAgent(ca);
+    if (http2) {
+      this.poolOptions = { ...sessions, host: this.hostname, port: Number(baseUrl.port || 443), ...(log ? { log } : {}) };
+      this.pool = new SessionPool({ ...this.poolOptions, ca });
+    }
     if (saDir !== undefined) {
       this.caSource = new CaSource(saDir, Buffer.from(ca), log, (pem) => this.trust(pem));
       this.caTimer = setInterval(() => void this.caSource?.reload(), Math.max(caRefreshMs, 1000));
@@ -204,7 +247,17 @@ export class Transport implements ApiTransport {
     }
   }
 
-  /** the keep-alive agent for new requests (replaced when ca.crt changes) */
+  /** what the API server negotiated: 'h2', 'http/1.1', or undefined before the first connection */
+  get protocol(): 'h2' | 'http/1.1' | undefined {
+    return this.pool === undefined ? 'http/1.1' : this.pool.negotiated;
+  }
+
+  /** open HTTP/2 sessions and the streams each carries now (the current trust only) */
+  sessionStats(): { sessions: number; streams: number[] } {
+    return this.pool?.stats() ?? { sessions: 0, streams: [] };
+  }
+
+  /** the keep-alive HTTP/1.1 agent for new requests (replaced when ca.crt changes) */
   get agent(): https.Agent {
     return this.current;
   }
@@ -221,6 +274,11 @@ export class Transport implements ApiTransport {
 
   /** New trust: a fresh agent for new connections; the old one keeps its open requests, never reuses a socket. */
   private trust(ca: Buffer): void {
+    if (this.pool !== undefined && this.poolOptions !== undefined) {
+      this.pool.retire();
+      this.retiredPools.add(this.pool);
+      this.pool = new SessionPool({ ...this.poolOptions, ca });
+    }
     const old = this.current;
     this.current = this.makeAgent(ca);
     this.retired.add(old);
@@ -240,7 +298,7 @@ export class Transport implements ApiTransport {
    * GET `path?query`; resolves with a 2xx response (the caller consumes it), rejects with ApiRequestError
    * otherwise. A 401 makes the token be re-read; if that yields a different token the request is retried once.
    */
-  async open(path: string, query: Record<string, string> | undefined, opts: RequestOptions): Promise<IncomingMessage> {
+  async open(path: string, query: Record<string, string> | undefined, opts: RequestOptions): Promise<ApiResponse> {
     const url = new URL(path, this.baseUrl);
     if (query) for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
     for (let attempt = 0; ; attempt++) {
@@ -278,7 +336,7 @@ export class Transport implements ApiTransport {
   }
 
   /** See ApiTransport.request. */
-  async request({ method = 'GET', path, headers = {}, body, signal, timeoutMs = 30_000 }: RawRequest): Promise<IncomingMessage> {
+  async request({ method = 'GET', path, headers = {}, body, signal, timeoutMs = 30_000 }: RawRequest): Promise<ApiResponse> {
     const clean: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(headers)) if (!OWN_HEADERS.has(k.toLowerCase())) clean[k] = v;
     const { res } = await this.once(method, path, clean, signal ? { signal, timeoutMs } : { timeoutMs }, body);
@@ -287,18 +345,109 @@ export class Transport implements ApiTransport {
 
   destroy(): void {
     clearInterval(this.caTimer);
+    this.pool?.destroy();
+    for (const p of this.retiredPools) p.destroy();
+    this.retiredPools.clear();
     this.current.destroy();
     for (const a of this.retired) a.destroy();
     this.retired.clear();
   }
 
-  private once(
+  /** One request: on an h2 session when the server speaks h2, else on the HTTP/1.1 agent. */
+  private async once(
+    method: string,
+    pathAndQuery: string,
+    headers: Record<string, string | string[]>,
+    opts: RequestOptions,
+    body?: Buffer,
+  ): Promise<{ res: ApiResponse; sentAuth: string | undefined }> {
+    const pool = this.pool;
+    if (pool === undefined || pool.negotiated === 'http/1.1') return this.onceH1(method, pathAndQuery, headers, opts, body);
+    const { signal, timeoutMs } = opts;
+    const started = Date.now();
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(timeoutError(this.baseUrl.origin, timeoutMs)), timeoutMs);
+    let lease: Lease | 'http/1.1';
+    try {
+      lease = await pool.acquire(signal ? AbortSignal.any([signal, deadline.signal]) : deadline.signal);
+    } catch (err) {
+      const e = classifyError(err);
+      if (e.kind === 'tls') void this.reloadCa(); // perhaps the cluster rotated its CA: the next attempt uses the file's trust
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+    const left = { ...opts, timeoutMs: Math.max(1, timeoutMs - (Date.now() - started)) };
+    if (lease === 'http/1.1') return this.onceH1(method, pathAndQuery, headers, left, body);
+    return this.onceH2(lease, method, pathAndQuery, headers, left, body);
+  }
+
+  /** One stream on a session opened on a verified socket; the token goes into its HEADERS frame. */
+  private onceH2(
+    lease: Lease,
     method: string,
     pathAndQuery: string,
     headers: Record<string, string | string[]>,
     { signal, timeoutMs }: RequestOptions,
     body?: Buffer,
-  ): Promise<{ res: IncomingMessage; sentAuth: string | undefined }> {
+  ): Promise<{ res: ApiResponse; sentAuth: string | undefined }> {
+    return new Promise((resolve, reject) => {
+      if (!lease.socket.authorized) {
+        // unreachable (sessions are only opened on verified sockets): the gate, stated where the token is attached
+        lease.release();
+        reject(new ApiRequestError('tls', 'server certificate not verified', { reason: String(lease.socket.authorizationError ?? 'CERT_REJECTED') }));
+        return;
+      }
+      const h: OutgoingHttpHeaders = { ':method': method, ':path': pathAndQuery, ':authority': this.baseUrl.host, 'user-agent': this.userAgent };
+      for (const [k, v] of Object.entries(headers)) {
+        const name = k.toLowerCase();
+        if (!name.startsWith(':') && !H2_FORBIDDEN.has(name)) h[name] = v;
+      }
+      if (body !== undefined) h['content-length'] = body.length;
+      const sentAuth = this.tokens.authorization();
+      if (sentAuth !== undefined) h.authorization = sentAuth; // (Node sends Authorization never-indexed in HPACK)
+      let stream: ClientHttp2Stream;
+      try {
+        stream = lease.session.request(h, { endStream: body === undefined, ...(signal ? { signal } : {}) });
+      } catch (err) {
+        lease.release();
+        reject(classifyError(err));
+        return;
+      }
+      let settled = false;
+      const settle = (err: unknown): void => {
+        clearTimeout(timer);
+        if (settled) return;
+        settled = true;
+        reject(classifyError(err));
+      };
+      const timer = setTimeout(() => stream.destroy(timeoutError(this.baseUrl.origin, timeoutMs)), timeoutMs);
+      stream.once('close', () => {
+        lease.release();
+        settle(new ApiRequestError('network', `the HTTP/2 stream to ${this.baseUrl.origin} closed before a response`, { reason: 'ECONNRESET' }));
+      });
+      stream.on('error', settle); // after the response the reader sees errors (and 'close' without 'end')
+      stream.once('response', (rh) => {
+        clearTimeout(timer);
+        if (settled) {
+          stream.destroy();
+          return;
+        }
+        settled = true;
+        const status = Number(rh[':status'] ?? 0);
+        resolve({ res: Object.assign(stream, { statusCode: status, statusMessage: STATUS_CODES[status] ?? '', headers: plainHeaders(rh) }), sentAuth });
+      });
+      if (body !== undefined) stream.end(body);
+    });
+  }
+
+  private onceH1(
+    method: string,
+    pathAndQuery: string,
+    headers: Record<string, string | string[]>,
+    { signal, timeoutMs }: RequestOptions,
+    body?: Buffer,
+  ): Promise<{ res: ApiResponse; sentAuth: string | undefined }> {
     return new Promise((resolve, reject) => {
       let sentAuth: string | undefined;
       let settled = false;

@@ -9,10 +9,9 @@
 // guard.ts) is torn down; any byte, bookmarks included, re-arms the guard. One stream's life is the pure
 // state machine in watch-stream.ts; this file holds the retry loop and the I/O around it.
 
-import type { IncomingMessage } from 'node:http';
 import { InactivityGuard } from './guard.js';
 import { Backoff, sleep, type ApiTiming } from './timing.js';
-import { ApiRequestError, classifyError, type Transport } from './transport.js';
+import { ApiRequestError, classifyError, type ApiResponse, type Transport } from './transport.js';
 import { WatchStream, type KubeObject, type StreamAction, type TimerName, type WatchOutcome } from './watch-stream.js';
 
 export type Resource = 'pod' | 'node';
@@ -170,7 +169,7 @@ export class Reflector {
    * The thin I/O loop around WatchStream (the pure state machine in watch-stream.ts): feeds it the
    * response's bytes, end and drop, runs its timers, and carries out its actions.
    */
-  private consume(res: IncomingMessage, rv: string, timeoutS: number, local: AbortController): Promise<WatchOutcome> {
+  private consume(res: ApiResponse, rv: string, timeoutS: number, local: AbortController): Promise<WatchOutcome> {
     const { timing, resource, metrics } = this.o;
     const machine = new WatchStream({
       name: this.o.name,

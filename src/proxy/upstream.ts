@@ -4,8 +4,8 @@
 // by chunk with backpressure. Either side going away tears down the other, and a torn-down upstream
 // connection is destroyed, never returned to the keep-alive pool.
 
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { classifyError, type ApiRequestError, type ApiTransport } from '../apiserver/transport.js';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { classifyError, type ApiRequestError, type ApiResponse, type ApiTransport } from '../apiserver/transport.js';
 
 /** RFC 9110 §7.6.1 connection-specific headers, plus what must never be relayed from the client. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -87,7 +87,7 @@ export interface InFlight {
 /** Forward one request; relays the response into `res`, or calls `onFailure` when nothing came back. */
 export function forward(transport: ApiTransport, req: ForwardRequest, res: ServerResponse, hooks: ForwardHooks): InFlight {
   const ac = new AbortController();
-  let upstream: IncomingMessage | undefined;
+  let upstream: ApiResponse | undefined;
   let ending = false;
   let lastByte = 0x0a; // nothing relayed yet counts as a line boundary
   const done = new Promise<void>((resolve) => res.once('close', resolve));
@@ -136,9 +136,11 @@ export function forward(transport: ApiTransport, req: ForwardRequest, res: Serve
         ures.once('end', () => {
           if (!ending) res.end();
         });
-        // the upstream aborted mid-body: the client must not see a truncated body as complete
+        // the upstream aborted mid-body (h1: the socket; h2: a reset stream or a lost session): the client must
+        // not see a truncated body as complete
         ures.once('aborted', () => !ending && res.destroy());
         ures.once('error', () => !ending && res.destroy());
+        ures.once('close', () => !ending && !ures.readableEnded && res.destroy());
       },
       (err: unknown) => {
         if (ending) return; // finish() answered

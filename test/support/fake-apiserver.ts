@@ -7,10 +7,18 @@
 //   streams, hanging requests, dropped streams); writes split at awkward byte boundaries; a request log;
 //   discovery (/api, /api/v1, /apis, /version) so `kubectl get --raw` works through a proxy; a generic
 //   handler hook for anything else.
+// Protocols as kube-apiserver (Go net/http) offers them: HTTP/2 by ALPN `h2` (advertising
+// SETTINGS_MAX_CONCURRENT_STREAMS 250, Go's default) and HTTP/1.1 for clients that do not offer `h2`;
+// `http2: false` offers HTTP/1.1 only (a server behind an HTTP/1.1-only load balancer). On h2 the handler
+// hook gets Node's compat request/response (`Host` filled from `:authority`, as Go's `r.Host`; connection
+// headers a handler sets are dropped, as Go's h2 server drops them); `cut(res)` aborts one response mid-body
+// on either protocol (h2: RST_STREAM, h1: the socket).
 
 import https from 'node:https';
+import http2, { type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { testPki, type TestPki } from './certs.js';
 import { eventually } from './wait.js';
 
@@ -35,6 +43,8 @@ export interface RequestRecord {
 export interface WireRecord {
   /** TLS connection number (1, 2, …) */
   conn: number;
+  /** the protocol the request came over: '2.0' (h2) or '1.1' */
+  httpVersion: string;
   method: string;
   url: string;
   /** the bearer token it carried, if any */
@@ -75,6 +85,10 @@ export interface FakeApiServerOptions {
    * validated as the real API server validates them.
    */
   watchList?: boolean;
+  /** offer HTTP/2 (ALPN h2) besides HTTP/1.1, like kube-apiserver (default true); false: HTTP/1.1 only */
+  http2?: boolean;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS advertised on h2 (default 250, Go's http2 server default) */
+  maxConcurrentStreams?: number;
   /** a hook that sees every request first; return true when it answered */
   handler?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
 }
@@ -135,7 +149,8 @@ export class FakeApiServer {
   private readonly watchers = new Set<Watcher>();
   private readonly sockets = new Set<Socket>();
   private readonly parked = new Set<ServerResponse>();
-  private server!: https.Server;
+  private server!: https.Server | http2.Http2SecureServer;
+  private readonly sessions = new Set<ServerHttp2Session>();
   private periodic: NodeJS.Timeout | undefined;
   url!: URL;
   caPem = '';
@@ -153,12 +168,26 @@ export class FakeApiServer {
   private async listen(): Promise<void> {
     const pki = this.o.pki ?? (await testPki());
     this.caPem = pki.caPem;
-    this.server = https.createServer({ cert: pki.certPem, key: pki.keyPem, keepAliveTimeout: 60_000 }, (req, res) => {
+    const serve = (rq: IncomingMessage | Http2ServerRequest, rs: ServerResponse | Http2ServerResponse): void => {
+      const { req, res } = asHttp1(rq, rs);
       void this.route(req, res).catch((err: unknown) => {
         if (!res.headersSent) this.sendStatus(res, 500, 'InternalError', String(err));
         else res.destroy();
       });
-    });
+    };
+    if (this.o.http2 === false) {
+      this.server = https.createServer({ cert: pki.certPem, key: pki.keyPem, keepAliveTimeout: 60_000 }, serve);
+    } else {
+      const h2 = http2.createSecureServer({ cert: pki.certPem, key: pki.keyPem, allowHTTP1: true, settings: { maxConcurrentStreams: this.o.maxConcurrentStreams ?? 250 } }, serve);
+      (h2 as unknown as { keepAliveTimeout: number }).keepAliveTimeout = 60_000; // the HTTP/1.1 connections
+      h2.on('session', (session: ServerHttp2Session) => {
+        this.sessions.add(session);
+        this.h2Sessions++;
+        session.once('close', () => this.sessions.delete(session));
+        session.on('error', () => {}); // a client that went away mid-frame
+      });
+      this.server = h2;
+    }
     this.server.on('connection', (s: Socket) => {
       this.sockets.add(s);
       s.once('close', () => this.sockets.delete(s));
@@ -223,12 +252,42 @@ export class FakeApiServer {
     this.faults = [];
   }
 
-  /** Destroy the sockets of all open watches (a network drop mid-stream). */
+  /** Cut every open watch mid-stream: h1 destroys its socket, h2 resets its stream (the session lives on). */
   dropWatches(): number {
     const n = this.watchers.size;
     for (const w of [...this.watchers]) {
       this.closeWatcher(w);
-      w.res.socket?.destroy();
+      this.cut(w.res);
+    }
+    return n;
+  }
+
+  /** Abort one response mid-body: h2 → RST_STREAM (INTERNAL_ERROR) on its stream only; h1 → destroy its socket. */
+  cut(res: ServerResponse): void {
+    const stream = (res as unknown as Partial<Http2ServerResponse>).stream;
+    if (stream) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    else res.socket?.destroy();
+  }
+
+  /** A network drop: every TCP connection (h2 sessions with all their streams, h1 sockets) is destroyed. */
+  dropConnections(): number {
+    const n = this.sockets.size;
+    for (const w of [...this.watchers]) this.closeWatcher(w);
+    for (const s of this.sockets) s.destroy();
+    return n;
+  }
+
+  /**
+   * GOAWAY on every h2 session (as kube-apiserver's --goaway-chance does): streams already open finish,
+   * the client opens a new connection for new requests; the session closes once its streams are done.
+   */
+  goaway(): number {
+    let n = 0;
+    for (const session of this.sessions) {
+      if (session.closed || session.destroyed) continue;
+      session.goaway(http2.constants.NGHTTP2_NO_ERROR);
+      session.close();
+      n++;
     }
     return n;
   }
@@ -437,7 +496,7 @@ export class FakeApiServer {
       }
       if ('halfOpen' in fault) {
         this.record(req, url, auth, 200, resource, verb);
-        res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+        res.writeHead(200, { 'Content-Type': 'application/json', ...chunked(req) });
         res.flushHeaders();
         this.parked.add(res);
         res.once('close', () => this.parked.delete(res));
@@ -504,7 +563,7 @@ export class FakeApiServer {
     }
     const initialEvents = isTrue(url.searchParams.get('sendInitialEvents'));
     this.record(req, url, auth, 200, resource, 'watch');
-    res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+    res.writeHead(200, { 'Content-Type': 'application/json', ...chunked(req) });
     res.flushHeaders();
     const w: Watcher = { resource, namespace, name, bookmarks: isTrue(url.searchParams.get('allowWatchBookmarks')), res, queue: Promise.resolve(), timers: [], closed: false };
     const rvParam = url.searchParams.get('resourceVersion') ?? '';
@@ -613,27 +672,47 @@ export class FakeApiServer {
   readonly wire: WireRecord[] = [];
   /** requests the HTTP parser rejected (bytes that were not a valid request) */
   parseErrors = 0;
-  /** bytes received on all TLS connections (0 = not even a request line was sent) */
-  bytesIn = 0;
   /** TLS connections that completed a handshake */
   tlsConnections = 0;
   /** TLS handshakes that failed (e.g. the client did not trust the certificate) */
   tlsFailures = 0;
+  /** HTTP/2 sessions opened (each on its own TLS connection) */
+  h2Sessions = 0;
+  private closedBytes = 0;
+  private readonly secured = new Set<TLSSocket>();
+
+  /** application bytes received on all TLS connections after their handshake (0 = not even a request line or an h2 preface) */
+  get bytesIn(): number {
+    let n = this.closedBytes;
+    for (const s of this.secured) n += s.bytesRead;
+    return n;
+  }
+
+  /** open h2 sessions */
+  get h2SessionCount(): number {
+    return this.sessions.size;
+  }
 
   private instrumentWire(): void {
-    const ids = new WeakMap<object, number>();
-    this.server.on('secureConnection', (s: Socket) => {
-      ids.set(s, ++this.tlsConnections);
-      s.on('data', (c: Buffer) => (this.bytesIn += c.length));
+    // (bytesRead of a TLS socket counts the decrypted bytes it delivered, whether the h1 parser or an h2 session reads it)
+    this.server.on('secureConnection', (s: TLSSocket) => {
+      (s as unknown as Record<symbol, number>)[CONN] = ++this.tlsConnections;
+      this.secured.add(s);
+      s.once('close', () => {
+        this.secured.delete(s);
+        this.closedBytes += s.bytesRead;
+      });
     });
     this.server.on('tlsClientError', () => void this.tlsFailures++);
     this.server.on('clientError', (_err: Error, s: Socket) => {
       this.parseErrors++;
       s.destroy();
     });
-    this.server.on('request', (req: IncomingMessage) => {
+    this.server.on('request', (req: IncomingMessage | Http2ServerRequest) => {
       const header = req.headers.authorization;
-      this.wire.push({ conn: ids.get(req.socket) ?? 0, method: req.method ?? '', url: req.url ?? '', token: header?.startsWith('Bearer ') ? header.slice(7) : undefined });
+      // on h2 req.socket is the session's socket proxy: a property read reaches the TLS socket
+      const conn = (req.socket as unknown as Record<symbol, number | undefined>)[CONN] ?? 0;
+      this.wire.push({ conn, httpVersion: req.httpVersion, method: req.method ?? '', url: req.url ?? '', token: header?.startsWith('Bearer ') ? header.slice(7) : undefined });
     });
   }
 
@@ -647,6 +726,7 @@ export class FakeApiServer {
   async close(): Promise<void> {
     clearInterval(this.periodic);
     for (const w of [...this.watchers]) this.closeWatcher(w);
+    for (const session of this.sessions) session.destroy();
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -655,6 +735,38 @@ export class FakeApiServer {
 /** `eventually` (test/support/wait.ts) for a boolean condition on the fake server's state, polled every 5 ms. */
 export async function waitFor(pred: () => boolean, what = 'condition', timeoutMs = 5000): Promise<void> {
   await eventually(pred, timeoutMs, what, 5);
+}
+
+const CONN = Symbol('podmeta.fake.conn');
+
+/** Connection-specific headers: HTTP/2 forbids them (RFC 9113 §8.2.2); Go's h2 server drops a handler's. */
+const H2_FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+/** `Transfer-Encoding: chunked` where it exists (HTTP/1.1), nothing on h2 (DATA frames are the framing). */
+function chunked(req: IncomingMessage): Record<string, string> {
+  return req.httpVersionMajor === 2 ? {} : { 'Transfer-Encoding': 'chunked' };
+}
+
+/**
+ * The h2 compat request/response made to look like HTTP/1.1's to the routes and hooks: `Host` from
+ * `:authority` (Go's r.Host), connection headers a handler sets dropped. HTTP/1.1 objects pass unchanged.
+ */
+function asHttp1(rq: IncomingMessage | Http2ServerRequest, rs: ServerResponse | Http2ServerResponse): { req: IncomingMessage; res: ServerResponse } {
+  if (rq.httpVersionMajor !== 2) return { req: rq as IncomingMessage, res: rs as ServerResponse };
+  const h2req = rq as Http2ServerRequest;
+  const h2res = rs as Http2ServerResponse;
+  if (h2req.headers.host === undefined && h2req.authority) h2req.headers.host = h2req.authority;
+  const clean = (headers: unknown): unknown => {
+    if (!headers || typeof headers !== 'object' || Array.isArray(headers)) return headers;
+    return Object.fromEntries(Object.entries(headers).filter(([k]) => !H2_FORBIDDEN.has(k.toLowerCase())));
+  };
+  const writeHead = h2res.writeHead.bind(h2res) as (...a: unknown[]) => Http2ServerResponse;
+  const setHeader = h2res.setHeader.bind(h2res);
+  Object.assign(h2res, {
+    writeHead: (status: number, ...rest: unknown[]) => writeHead(status, ...rest.filter((r) => typeof r !== 'string').map(clean)),
+    setHeader: (name: string, value: number | string | readonly string[]) => (H2_FORBIDDEN.has(name.toLowerCase()) ? h2res : setHeader(name, value)),
+  });
+  return { req: h2req as unknown as IncomingMessage, res: h2res as unknown as ServerResponse };
 }
 
 function key(namespace: string | undefined, name: string): string {
