@@ -15,8 +15,8 @@
 
 import https from 'node:https';
 import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
-import type { ClientHttp2Stream, IncomingHttpHeaders as H2Headers, IncomingHttpStatusHeader, OutgoingHttpHeaders } from 'node:http2';
-import type { Readable } from 'node:stream';
+import { constants as h2c, type ClientHttp2Stream, type IncomingHttpHeaders as H2Headers, type IncomingHttpStatusHeader, type OutgoingHttpHeaders } from 'node:http2';
+import { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../log.js';
 import { CaSource, type TokenSource } from './credentials.js';
@@ -208,6 +208,60 @@ function plainHeaders(h: H2Headers & IncomingHttpStatusHeader): IncomingHttpHead
   const out: IncomingHttpHeaders = {};
   for (const [k, v] of Object.entries(h)) if (!k.startsWith(':') && v !== undefined) out[k] = v as string | string[];
   return out;
+}
+
+/**
+ * An h2 stream's body as an ApiResponse. Node ends a stream's readable side ('end') also when its session is
+ * destroyed or the stream reset (rstCode ≠ NO_ERROR); here that is an error, so a cut body never reads as
+ * complete. Backpressure passes through: a full buffer pauses the stream, and Node then stops granting the
+ * peer flow-control window for it.
+ */
+class H2Response extends Readable implements ApiResponse {
+  private ended = false;
+
+  constructor(
+    private readonly stream: ClientHttp2Stream,
+    readonly statusCode: number,
+    readonly headers: IncomingHttpHeaders,
+    origin: string,
+  ) {
+    super();
+    const cut = (): ApiRequestError =>
+      new ApiRequestError('network', `the HTTP/2 stream from ${origin} was cut before its end (${rstName(stream.rstCode)})`, { reason: rstName(stream.rstCode) });
+    stream.on('data', (chunk: Buffer) => {
+      if (!this.push(chunk)) stream.pause();
+    });
+    stream.once('end', () => {
+      const code = stream.rstCode;
+      if (code !== undefined && code !== h2c.NGHTTP2_NO_ERROR) return void this.destroy(cut());
+      this.ended = true;
+      this.push(null);
+    });
+    stream.on('error', (err) => this.destroy(classifyError(err)));
+    stream.once('close', () => {
+      if (!this.ended && !this.destroyed) this.destroy(cut());
+    });
+  }
+
+  get statusMessage(): string {
+    return STATUS_CODES[this.statusCode] ?? '';
+  }
+
+  override _read(): void {
+    this.stream.resume();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (!this.stream.destroyed) this.stream.destroy(); // RST_STREAM (CANCEL): the session carries on
+    cb(err);
+  }
+}
+
+/** RFC 9113 §7 error codes, for messages */
+const H2_ERRORS = ['NO_ERROR', 'PROTOCOL_ERROR', 'INTERNAL_ERROR', 'FLOW_CONTROL_ERROR', 'SETTINGS_TIMEOUT', 'STREAM_CLOSED', 'FRAME_SIZE_ERROR', 'REFUSED_STREAM', 'CANCEL', 'COMPRESSION_ERROR', 'CONNECT_ERROR', 'ENHANCE_YOUR_CALM', 'INADEQUATE_SECURITY', 'HTTP_1_1_REQUIRED'];
+
+function rstName(code: number | undefined): string {
+  return (code !== undefined ? H2_ERRORS[code] : undefined) ?? `RST_STREAM ${code}`;
 }
 
 function timeoutError(origin: string, ms: number): ApiRequestError {
@@ -434,8 +488,8 @@ export class Transport implements ApiTransport {
           return;
         }
         settled = true;
-        const status = Number(rh[':status'] ?? 0);
-        resolve({ res: Object.assign(stream, { statusCode: status, statusMessage: STATUS_CODES[status] ?? '', headers: plainHeaders(rh) }), sentAuth });
+        stream.removeListener('error', settle);
+        resolve({ res: new H2Response(stream, Number(rh[':status'] ?? 0), plainHeaders(rh), this.baseUrl.origin), sentAuth });
       });
       if (body !== undefined) stream.end(body);
     });

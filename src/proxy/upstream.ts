@@ -1,8 +1,9 @@
 // One forwarded request: plain HTTP in → the one API Transport (src/apiserver/transport.ts) out. The transport
 // owns the TLS gate (the token is attached only after the certificate verified), the token and the framing
 // of every byte sent; this module only chooses the headers to relay and streams the response back, chunk
-// by chunk with backpressure. Either side going away tears down the other, and a torn-down upstream
-// connection is destroyed, never returned to the keep-alive pool.
+// by chunk with backpressure. Either side going away tears down the other: a torn-down upstream request is
+// destroyed (HTTP/1.1: its connection, never returned to the keep-alive pool; h2: its stream is reset, the
+// session carries on).
 
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { classifyError, type ApiRequestError, type ApiResponse, type ApiTransport } from '../apiserver/transport.js';
@@ -163,7 +164,9 @@ export function forward(transport: ApiTransport, req: ForwardRequest, res: Serve
       // mid-line: relay up to the next newline, then end (the grace timer destroys it if none comes)
       ending = true;
       upstream.removeAllListeners('data');
-      upstream.on('data', (chunk: Buffer) => {
+      const rest = upstream;
+      rest.on('data', (chunk: Buffer) => {
+        if (res.writableEnded) return; // (chunks the response still held when it was torn down)
         const nl = chunk.indexOf(0x0a);
         if (nl === -1) {
           res.write(chunk);
@@ -171,6 +174,7 @@ export function forward(transport: ApiTransport, req: ForwardRequest, res: Serve
         }
         res.write(chunk.subarray(0, nl + 1));
         ac.abort();
+        rest.destroy();
         res.end();
       });
       upstream.resume();

@@ -262,6 +262,11 @@ export class FakeApiServer {
     return n;
   }
 
+  /** the responses of the open watches, oldest first (for cut()) */
+  watchResponses(): ServerResponse[] {
+    return [...this.watchers].map((w) => w.res);
+  }
+
   /** Abort one response mid-body: h2 → RST_STREAM (INTERNAL_ERROR) on its stream only; h1 → destroy its socket. */
   cut(res: ServerResponse): void {
     const stream = (res as unknown as Partial<Http2ServerResponse>).stream;
