@@ -1,9 +1,12 @@
 // Memory per proxied watch: podmeta's ambassador (node dist/main.js, PODMETA_PROXY_LISTEN) side by side with
-// `kubectl proxy`, both in front of the same fake API server (TLS, bearer token) in this process. For each:
-// RSS once idle (after a short warm-up), then with N open watches (each on its own client connection, as
-// informers do), per watch = (RSS with N − idle) / N. Also the TLS connections each opened upstream.
-// Bounded: N watches once per proxy, a few seconds each.
-//   $(node scripts/node-bin.mjs) --import tsx bench/proxy-footprint.ts [--n=300]     (the shipped Node)
+// `kubectl proxy`, both in front of the same fake API server (TLS, bearer token, HTTP/2 and HTTP/1.1 by ALPN
+// like kube-apiserver) in this process. For each: RSS once idle (after a short warm-up), then with N open
+// watches (each on its own client connection, as informers do), per watch = (RSS with N − idle) / N. Also the
+// TLS connections each opened upstream. Both multiplex over h2 (kubectl: client-go's Go transport; podmeta:
+// its one transport). A third run puts podmeta in front of an HTTP/1.1-only server (the fallback: one
+// upstream connection per watch — what every proxied watch cost before h2).
+// Bounded: N watches once per run, a few seconds each.
+//   $(node scripts/node-bin.mjs) --import tsx bench/proxy-footprint.ts [--n=200] [--no-h1]     (the shipped Node)
 //   npm run build first (it measures dist/main.js).
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -22,16 +25,23 @@ export interface ProxyFootprintSide {
   withWatchesRssMB: number;
   perWatchKB: number;
   upstreamTlsConnections: number;
+  /** the protocol of the upstream requests, from the fake server's wire log */
+  upstreamProtocol: string;
 }
 
-export interface ProxyFootprintResult {
+export interface ProxyFootprintDetail {
   watches: number;
   node: string;
   podmeta: ProxyFootprintSide;
   kubectl: ProxyFootprintSide;
+  /** podmeta in front of an HTTP/1.1-only server (undefined with h1: false) */
+  podmetaHttp1?: ProxyFootprintSide;
   /** podmeta per-watch / kubectl per-watch (≤ 1 meets issue 16's target) */
   ratio: number;
 }
+
+/** bench/run.ts's rows: flat name → value; `ratio` is the verdict row (≤ 1). */
+export type ProxyFootprintResult = Record<string, number | string>;
 
 /** Open one watch through the proxy at `port`; resolves once its 200 headers arrived. */
 function openWatch(port: number, name: string): Promise<http.ClientRequest> {
@@ -65,6 +75,7 @@ async function rssMB(pid: number): Promise<number> {
 }
 
 async function measure(pid: number, port: number, server: FakeApiServer, n: number): Promise<ProxyFootprintSide> {
+  const wire0 = server.wire.length;
   // warm-up: discovery-sized requests and one watch opened and closed
   for (let i = 0; i < 20; i++) await get(port, '/api/v1/namespaces/default/pods/w-0');
   (await openWatch(port, 'w-warm')).destroy();
@@ -81,7 +92,9 @@ async function measure(pid: number, port: number, server: FakeApiServer, n: numb
   const loaded = await rssMB(pid);
   const tls = server.tlsConnections - tls0;
   for (const r of reqs) r.destroy();
-  return { idleRssMB: round(idle), withWatchesRssMB: round(loaded), perWatchKB: round(((loaded - idle) * 1024) / n), upstreamTlsConnections: tls };
+  const versions = [...new Set(server.wire.slice(wire0).map((w) => (w.httpVersion === '2.0' ? 'h2' : `HTTP/${w.httpVersion}`)))].join('+');
+  while (server.watchCount > base) await sleep(50);
+  return { idleRssMB: round(idle), withWatchesRssMB: round(loaded), perWatchKB: round(((loaded - idle) * 1024) / n), upstreamTlsConnections: tls, upstreamProtocol: versions };
 }
 
 async function startKubectlProxy(server: FakeApiServer, dir: string): Promise<{ proc: ChildProcess; port: number }> {
@@ -116,11 +129,8 @@ async function startKubectlProxy(server: FakeApiServer, dir: string): Promise<{ 
   return { proc, port };
 }
 
-export async function runProxyFootprint({ watches = 300 }: { watches?: number } = {}): Promise<ProxyFootprintResult> {
-  const server = await FakeApiServer.start({ tokens: [TOKEN] });
-  const dir = await mkdtemp(join(tmpdir(), 'podmeta-bench-proxy-'));
+async function measurePodmeta(server: FakeApiServer, n: number): Promise<ProxyFootprintSide> {
   const sa = await SaDir.create({ token: TOKEN, caPem: server.caPem });
-  for (let i = 0; i < 3; i++) server.putPod(samplePod({ name: `w-${i}`, namespace: 'default' }));
   try {
     // (log level info: the "podmeta listening" line gives the proxy's port)
     const agent = await spawnAgent({
@@ -134,36 +144,81 @@ export async function runProxyFootprint({ watches = 300 }: { watches?: number } 
         PODMETA_PROXY_MAX_WATCHES: '256',
       },
     });
-    let podmeta: ProxyFootprintSide;
     try {
       const listening = agent.logs.find((l) => l.msg === 'podmeta listening')!;
       const port = Number(String(listening.proxy).split(':').pop());
-      podmeta = await measure(agent.pid, port, server, Math.min(watches, 256));
+      return await measure(agent.pid, port, server, n);
     } finally {
       await agent.stop();
     }
+  } finally {
+    await sa.remove();
+  }
+}
+
+async function fakeServer(http2: boolean): Promise<FakeApiServer> {
+  const server = await FakeApiServer.start({ tokens: [TOKEN], http2 });
+  for (let i = 0; i < 3; i++) server.putPod(samplePod({ name: `w-${i}`, namespace: 'default' }));
+  return server;
+}
+
+/** The measurements, nested (the CLI prints them); runProxyFootprint() flattens them for bench/run.ts. */
+export async function measureProxyFootprint({ watches = 200, h1 = true, log = () => {} }: { watches?: number; h1?: boolean; log?: (s: string) => void } = {}): Promise<ProxyFootprintDetail> {
+  const n = Math.min(watches, 256);
+  const server = await fakeServer(true);
+  const dir = await mkdtemp(join(tmpdir(), 'podmeta-bench-proxy-'));
+  try {
+    log(`  podmeta proxy, ${n} watches, h2-capable API server`);
+    const podmeta = await measurePodmeta(server, n);
     await sleep(500);
+    log(`  kubectl proxy, ${n} watches, the same server`);
     const kc = await startKubectlProxy(server, dir);
     let kubectl: ProxyFootprintSide;
     try {
-      kubectl = await measure(kc.proc.pid!, kc.port, server, Math.min(watches, 256));
+      kubectl = await measure(kc.proc.pid!, kc.port, server, n);
     } finally {
       kc.proc.kill('SIGTERM');
     }
-    return { watches: Math.min(watches, 256), node: process.version, podmeta, kubectl, ratio: round(podmeta.perWatchKB / kubectl.perWatchKB, 2) };
+    let podmetaHttp1: ProxyFootprintSide | undefined;
+    if (h1) {
+      log(`  podmeta proxy, ${n} watches, HTTP/1.1-only API server (the fallback)`);
+      const old = await fakeServer(false);
+      try {
+        podmetaHttp1 = await measurePodmeta(old, n);
+      } finally {
+        await old.close();
+      }
+    }
+    return { watches: n, node: process.version, podmeta, kubectl, ...(podmetaHttp1 ? { podmetaHttp1 } : {}), ratio: round(podmeta.perWatchKB / kubectl.perWatchKB, 2) };
   } finally {
     await server.close();
-    await sa.remove();
     await rm(dir, { recursive: true, force: true });
   }
 }
 
+const side = (x: ProxyFootprintSide): string =>
+  `${x.perWatchKB} KB/watch (idle ${x.idleRssMB} MB, ${x.withWatchesRssMB} MB with the watches; ${x.upstreamTlsConnections} upstream TLS connection(s), ${x.upstreamProtocol})`;
+
+/** For bench/run.ts: one row per measure; `ratio` (podmeta / kubectl proxy per watch) is the target row (≤ 1). */
+export async function runProxyFootprint(o: { watches?: number; h1?: boolean; log?: (s: string) => void } = {}): Promise<ProxyFootprintResult> {
+  const r = await measureProxyFootprint(o);
+  const rows: ProxyFootprintResult = {
+    [`podmeta, ${r.watches} watches over h2`]: side(r.podmeta),
+    [`kubectl proxy, ${r.watches} watches, same server`]: side(r.kubectl),
+  };
+  if (r.podmetaHttp1) rows[`podmeta, ${r.watches} watches, HTTP/1.1-only server`] = side(r.podmetaHttp1);
+  rows.ratio = r.ratio;
+  return rows;
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const n = Number(/^--n=(\d+)$/.exec(process.argv.find((a) => a.startsWith('--n=')) ?? '')?.[1] ?? 256);
-  const r = await runProxyFootprint({ watches: n });
+  const n = Number(/^--n=(\d+)$/.exec(process.argv.find((a) => a.startsWith('--n=')) ?? '')?.[1] ?? 200);
+  const r = await measureProxyFootprint({ watches: n, h1: !process.argv.includes('--no-h1'), log: (l) => console.error(l) });
   console.log(JSON.stringify(r, null, 2));
   console.log(
     `per proxied watch: podmeta ${r.podmeta.perWatchKB} KB vs kubectl proxy ${r.kubectl.perWatchKB} KB → ratio ${r.ratio} (target ≤ 1); ` +
-      `idle RSS ${r.podmeta.idleRssMB} vs ${r.kubectl.idleRssMB} MB; upstream TLS connections ${r.podmeta.upstreamTlsConnections} vs ${r.kubectl.upstreamTlsConnections} (node ${r.node})`,
+      `idle RSS ${r.podmeta.idleRssMB} vs ${r.kubectl.idleRssMB} MB; upstream TLS connections ${r.podmeta.upstreamTlsConnections} (${r.podmeta.upstreamProtocol}) vs ${r.kubectl.upstreamTlsConnections} (${r.kubectl.upstreamProtocol})` +
+      (r.podmetaHttp1 ? `; podmeta on an HTTP/1.1-only server: ${r.podmetaHttp1.perWatchKB} KB/watch, ${r.podmetaHttp1.upstreamTlsConnections} connections` : '') +
+      ` (node ${r.node})`,
   );
 }

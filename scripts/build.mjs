@@ -31,7 +31,7 @@ const require = createRequire(import.meta.url);
 /** Each lever on (the shipped build) unless turned off; bench/levers.ts measures them one at a time. */
 export const LEVERS = Object.freeze({ cjs: true, lazyBuiltins: true, lazyCrypto: true, lazyKoaDeps: true, callbackFs: true, noDebug: true, slimMimeDb: true });
 
-const LAZY_BUILTINS = ['https', 'tls', 'zlib'];
+const LAZY_BUILTINS = ['https', 'tls', 'zlib', 'http2'];
 /** what koa loads at require time and calls only on rare paths (assert: only when an assertion fails) */
 const KOA_BUILTINS = ['assert', 'v8'];
 

@@ -128,7 +128,7 @@ test('a started agent has not loaded undici, https, tls, crypto, assert, v8 or f
   const loaded = await a.modules();
   assert.ok(loaded.includes('NativeModule http'), 'sanity: the list is the agent’s');
   assert.ok(!loaded.includes(UNDICI), `undici was loaded (an ESM import of node:http?): ${process.version}`);
-  for (const m of ['https', 'tls', 'zlib', 'perf_hooks', 'crypto', 'assert', 'v8', 'fs/promises']) assert.ok(!loaded.includes(`NativeModule ${m}`), `${m} loaded at start-up`);
+  for (const m of ['https', 'http2', 'tls', 'zlib', 'perf_hooks', 'crypto', 'assert', 'v8', 'fs/promises']) assert.ok(!loaded.includes(`NativeModule ${m}`), `${m} loaded at start-up`);
   // chokidar watches through the fs/promises stand-in: a kubelet update is seen
   await a.volume.update({ labels: 'foo="baz"\nnew="1"' });
   await eventually(async () => {
