@@ -227,7 +227,11 @@ export function rows(r: BenchResults): Row[] {
   }
   if (r.proxy) {
     if ('error' in r.proxy) out.push({ metric: 'proxy: per proxied watch vs kubectl proxy', value: String(r.proxy.error), target: '-', verdict: 'info' });
-    else for (const [k, x] of Object.entries(r.proxy)) out.push({ metric: `proxy: ${k}`, value: typeof x === 'number' ? String(round(x, 2)) : JSON.stringify(x), target: '-', verdict: 'info' });
+    else
+      for (const [k, x] of Object.entries(r.proxy)) {
+        if (k === 'ratio') out.push({ metric: 'proxy: per proxied watch, podmeta ÷ kubectl proxy (same run)', value: String(x), target: '≤ 1', verdict: v(Number(x) <= 1) });
+        else out.push({ metric: `proxy: ${k}`, value: typeof x === 'number' ? String(round(x, 2)) : typeof x === 'string' ? x : JSON.stringify(x), target: '-', verdict: 'info' });
+      }
   }
   if (r.apiScale) {
     if ('error' in r.apiScale) out.push({ metric: 'API scale (runApiScale)', value: String(r.apiScale.error), target: '-', verdict: 'info' });
