@@ -24,6 +24,7 @@ export interface ProxyFootprintSide {
   idleRssMB: number;
   withWatchesRssMB: number;
   perWatchKB: number;
+  /** TLS connections open at the API server while the N watches were open */
   upstreamTlsConnections: number;
   /** the protocol of the upstream requests, from the fake server's wire log */
   upstreamProtocol: string;
@@ -36,8 +37,19 @@ export interface ProxyFootprintDetail {
   kubectl: ProxyFootprintSide;
   /** podmeta in front of an HTTP/1.1-only server (undefined with h1: false) */
   podmetaHttp1?: ProxyFootprintSide;
+  /** Node's own floor per proxied watch on this binary (bare node:http + bare node:http2, no podmeta code) */
+  floor?: NodeFloor;
   /** podmeta per-watch / kubectl per-watch (≤ 1 meets issue 16's target) */
   ratio: number;
+}
+
+export interface NodeFloor {
+  /** RSS per chunked response held open by a bare node:http server, one client connection each */
+  serverResponseKB: number;
+  /** RSS per open stream of a bare node:http2 client session (TLS, verified), one session */
+  h2StreamKB: number;
+  /** the sum: what any proxied watch costs a Node process built on node:http + node:http2 */
+  perWatchKB: number;
 }
 
 /** bench/run.ts's rows: flat name → value; `ratio` is the verdict row (≤ 1). */
@@ -81,7 +93,6 @@ async function measure(pid: number, port: number, server: FakeApiServer, n: numb
   (await openWatch(port, 'w-warm')).destroy();
   await sleep(1500);
   const idle = await rssMB(pid);
-  const tls0 = server.tlsConnections;
   const base = server.watchCount;
   const reqs: http.ClientRequest[] = [];
   for (let i = 0; i < n; i += 20) {
@@ -90,7 +101,7 @@ async function measure(pid: number, port: number, server: FakeApiServer, n: numb
   while (server.watchCount < base + n) await sleep(50);
   await sleep(1500);
   const loaded = await rssMB(pid);
-  const tls = server.tlsConnections - tls0;
+  const tls = server.openTlsConnections;
   for (const r of reqs) r.destroy();
   const versions = [...new Set(server.wire.slice(wire0).map((w) => (w.httpVersion === '2.0' ? 'h2' : `HTTP/${w.httpVersion}`)))].join('+');
   while (server.watchCount > base) await sleep(50);
@@ -156,6 +167,76 @@ async function measurePodmeta(server: FakeApiServer, n: number): Promise<ProxyFo
   }
 }
 
+// ---- Node's floor: the same two primitives with no podmeta code around them, in a child process each -------
+
+const FLOOR_SERVER = `
+const http = require('node:http');
+const n = Number(process.argv[1]);
+const held = [];
+const rss = () => process.memoryUsage().rss;
+const server = http.createServer((req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.flushHeaders(); res.write('{"type":"ADDED"}\\n'); held.push(res); });
+server.listen(0, '127.0.0.1', async () => {
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const { port } = server.address();
+  const clients = (k) => require('node:child_process').spawn(process.execPath, ['-e', "const http=require('node:http');for(let i=0;i<" + k + ";i++)http.get({host:'127.0.0.1',port:" + port + ",path:'/w'+i,agent:false},(r)=>r.resume());setInterval(()=>{},1000)"], { stdio: 'ignore' });
+  // warm-up as the agent gets one (20 responses opened and closed), then idle
+  const warm = clients(20);
+  while (held.length < 20) await sleep(50);
+  warm.kill();
+  for (const r of held.splice(0)) r.end();
+  await sleep(1500);
+  const before = rss();
+  const client = clients(n);
+  while (held.length < n) await sleep(50);
+  await sleep(1500);
+  console.log(JSON.stringify({ kb: (rss() - before) / 1024 / n }));
+  client.kill();
+  process.exit(0);
+});
+`;
+
+const FLOOR_H2 = `
+const http2 = require('node:http2');
+const [n, port, ca] = [Number(process.argv[1]), process.argv[2], process.env.FLOOR_CA];
+const rss = () => process.memoryUsage().rss;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+(async () => {
+  const session = http2.connect('https://127.0.0.1:' + port, { ca });
+  await new Promise((r) => session.once('remoteSettings', r));
+  const warm = session.request({ ':path': '/version' });
+  warm.resume();
+  await new Promise((r) => warm.once('end', r));
+  await sleep(1000);
+  const before = rss();
+  const streams = [];
+  for (let i = 0; i < n; i++) {
+    const st = session.request({ ':path': '/api/v1/namespaces/default/pods?watch=1&fieldSelector=metadata.name%3Dw-' + (i % 3), authorization: 'Bearer ' + process.env.FLOOR_TOKEN });
+    st.on('data', () => {});
+    streams.push(st);
+  }
+  await sleep(1500);
+  console.log(JSON.stringify({ kb: (rss() - before) / 1024 / n }));
+  process.exit(0);
+})();
+`;
+
+async function childKB(script: string, args: string[], env: Record<string, string> = {}): Promise<number> {
+  const proc = spawn(process.execPath, ['-e', script, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { PATH: process.env.PATH ?? '', ...env } });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  await new Promise((resolve) => proc.once('exit', resolve));
+  return (JSON.parse(out.trim().split('\n').pop()!) as { kb: number }).kb;
+}
+
+/** The floor, measured on this Node binary against the same fake server (two runs each, the lower kept). */
+async function measureFloor(server: FakeApiServer, n: number): Promise<NodeFloor> {
+  const serverKB = Math.min(await childKB(FLOOR_SERVER, [String(n)]), await childKB(FLOOR_SERVER, [String(n)]));
+  const h2 = (): Promise<number> => childKB(FLOOR_H2, [String(n), server.port], { FLOOR_CA: server.caPem, FLOOR_TOKEN: TOKEN });
+  const h2KB = Math.min(await h2(), await h2());
+  while (server.watchCount > 0) await sleep(50);
+  return { serverResponseKB: round(serverKB), h2StreamKB: round(h2KB), perWatchKB: round(serverKB + h2KB) };
+}
+
 async function fakeServer(http2: boolean): Promise<FakeApiServer> {
   const server = await FakeApiServer.start({ tokens: [TOKEN], http2 });
   for (let i = 0; i < 3; i++) server.putPod(samplePod({ name: `w-${i}`, namespace: 'default' }));
@@ -179,6 +260,8 @@ export async function measureProxyFootprint({ watches = 200, h1 = true, log = ()
     } finally {
       kc.proc.kill('SIGTERM');
     }
+    log(`  Node's floor: a bare node:http server holding ${n} responses, a bare node:http2 client with ${n} streams`);
+    const floor = await measureFloor(server, n);
     let podmetaHttp1: ProxyFootprintSide | undefined;
     if (h1) {
       log(`  podmeta proxy, ${n} watches, HTTP/1.1-only API server (the fallback)`);
@@ -189,7 +272,7 @@ export async function measureProxyFootprint({ watches = 200, h1 = true, log = ()
         await old.close();
       }
     }
-    return { watches: n, node: process.version, podmeta, kubectl, ...(podmetaHttp1 ? { podmetaHttp1 } : {}), ratio: round(podmeta.perWatchKB / kubectl.perWatchKB, 2) };
+    return { watches: n, node: process.version, podmeta, kubectl, ...(podmetaHttp1 ? { podmetaHttp1 } : {}), floor, ratio: round(podmeta.perWatchKB / kubectl.perWatchKB, 2) };
   } finally {
     await server.close();
     await rm(dir, { recursive: true, force: true });
@@ -207,6 +290,10 @@ export async function runProxyFootprint(o: { watches?: number; h1?: boolean; log
     [`kubectl proxy, ${r.watches} watches, same server`]: side(r.kubectl),
   };
   if (r.podmetaHttp1) rows[`podmeta, ${r.watches} watches, HTTP/1.1-only server`] = side(r.podmetaHttp1);
+  if (r.floor) {
+    rows[`Node's floor per proxied watch (bare node:http + node:http2, same binary)`] =
+      `${r.floor.perWatchKB} KB (held response ${r.floor.serverResponseKB} KB + h2 stream ${r.floor.h2StreamKB} KB); podmeta ÷ floor ${round(r.podmeta.perWatchKB / r.floor.perWatchKB, 2)}`;
+  }
   rows.ratio = r.ratio;
   return rows;
 }
@@ -219,6 +306,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     `per proxied watch: podmeta ${r.podmeta.perWatchKB} KB vs kubectl proxy ${r.kubectl.perWatchKB} KB → ratio ${r.ratio} (target ≤ 1); ` +
       `idle RSS ${r.podmeta.idleRssMB} vs ${r.kubectl.idleRssMB} MB; upstream TLS connections ${r.podmeta.upstreamTlsConnections} (${r.podmeta.upstreamProtocol}) vs ${r.kubectl.upstreamTlsConnections} (${r.kubectl.upstreamProtocol})` +
       (r.podmetaHttp1 ? `; podmeta on an HTTP/1.1-only server: ${r.podmetaHttp1.perWatchKB} KB/watch, ${r.podmetaHttp1.upstreamTlsConnections} connections` : '') +
+      (r.floor ? `; Node's floor ${r.floor.perWatchKB} KB/watch (held response ${r.floor.serverResponseKB} + h2 stream ${r.floor.h2StreamKB})` : '') +
       ` (node ${r.node})`,
   );
 }

@@ -693,6 +693,11 @@ export class FakeApiServer {
     return n;
   }
 
+  /** TLS connections open now (handshake done) */
+  get openTlsConnections(): number {
+    return this.secured.size;
+  }
+
   /** open h2 sessions */
   get h2SessionCount(): number {
     return this.sessions.size;
