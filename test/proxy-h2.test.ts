@@ -297,6 +297,23 @@ describe('sessions come and go', () => {
     }
   });
 
+  test('REFUSED_STREAM (not processed by the server) is sent again once; refused twice, the client gets 502', { timeout: 20_000 }, async () => {
+    const s = await setup(pki);
+    try {
+      const path = '/api/v1/namespaces/default/pods/w-3';
+      s.up.refuseStreams(1);
+      assert.equal((await get(s.port, path)).status, 200);
+      assert.equal(s.up.wire.filter((w) => w.url === path).length, 2, 'refused, then sent again');
+      s.up.refuseStreams(2);
+      const r = await get(s.port, path);
+      assert.equal(r.status, 502);
+      assert.match(r.body, /REFUSED_STREAM/);
+      assert.equal(s.up.wire.filter((w) => w.url === path).length, 4, 'one retry, not more');
+    } finally {
+      await s.stop();
+    }
+  });
+
   test('an idle session is closed after the idle timeout; the next request opens a new one', { timeout: 20_000 }, async () => {
     const s = await setup(pki, { transport: { sessions: { idleMs: 150 } } });
     try {

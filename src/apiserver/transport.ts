@@ -198,6 +198,18 @@ export interface TransportOptions {
   sessions?: Omit<SessionPoolOptions, 'host' | 'port' | 'ca' | 'log'>;
 }
 
+/** One request as the transport frames it. */
+interface Outgoing {
+  method: string;
+  pathAndQuery: string;
+  headers: Record<string, string | string[]>;
+  body?: Buffer;
+  /** already sent once and refused unprocessed (REFUSED_STREAM) */
+  retried?: boolean;
+}
+
+type Sent = { res: ApiResponse; sentAuth: string | undefined };
+
 /** Headers the transport sets itself: a caller's copy is dropped (framing is never delegated). */
 const OWN_HEADERS = new Set(['authorization', 'content-length', 'transfer-encoding', 'connection', 'host']);
 /** Connection-specific headers HTTP/2 forbids (RFC 9113 §8.2.2); `Host` becomes `:authority`. */
@@ -226,6 +238,7 @@ class H2Response extends Readable implements ApiResponse {
     origin: string,
   ) {
     super();
+    this.on('error', () => {}); // readers see errors as 'close' without 'end' too; an unheard one never crashes the agent
     const cut = (): ApiRequestError =>
       new ApiRequestError('network', `the HTTP/2 stream from ${origin} was cut before its end (${rstName(stream.rstCode)})`, { reason: rstName(stream.rstCode) });
     stream.on('data', (chunk: Buffer) => {
@@ -356,7 +369,7 @@ export class Transport implements ApiTransport {
     const url = new URL(path, this.baseUrl);
     if (query) for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
     for (let attempt = 0; ; attempt++) {
-      const { res, sentAuth } = await this.once('GET', url.pathname + url.search, { Accept: 'application/json' }, opts);
+      const { res, sentAuth } = await this.once({ method: 'GET', pathAndQuery: url.pathname + url.search, headers: { Accept: 'application/json' } }, opts);
       const code = res.statusCode ?? 0;
       if (code >= 200 && code < 300) return res;
       let body = '';
@@ -393,7 +406,7 @@ export class Transport implements ApiTransport {
   async request({ method = 'GET', path, headers = {}, body, signal, timeoutMs = 30_000 }: RawRequest): Promise<ApiResponse> {
     const clean: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(headers)) if (!OWN_HEADERS.has(k.toLowerCase())) clean[k] = v;
-    const { res } = await this.once(method, path, clean, signal ? { signal, timeoutMs } : { timeoutMs }, body);
+    const { res } = await this.once({ method, pathAndQuery: path, headers: clean, ...(body !== undefined ? { body } : {}) }, signal ? { signal, timeoutMs } : { timeoutMs });
     return res;
   }
 
@@ -408,15 +421,9 @@ export class Transport implements ApiTransport {
   }
 
   /** One request: on an h2 session when the server speaks h2, else on the HTTP/1.1 agent. */
-  private async once(
-    method: string,
-    pathAndQuery: string,
-    headers: Record<string, string | string[]>,
-    opts: RequestOptions,
-    body?: Buffer,
-  ): Promise<{ res: ApiResponse; sentAuth: string | undefined }> {
+  private async once(out: Outgoing, opts: RequestOptions): Promise<Sent> {
     const pool = this.pool;
-    if (pool === undefined || pool.negotiated === 'http/1.1') return this.onceH1(method, pathAndQuery, headers, opts, body);
+    if (pool === undefined || pool.negotiated === 'http/1.1') return this.onceH1(out, opts);
     const { signal, timeoutMs } = opts;
     const started = Date.now();
     const deadline = new AbortController();
@@ -432,19 +439,19 @@ export class Transport implements ApiTransport {
       clearTimeout(timer);
     }
     const left = { ...opts, timeoutMs: Math.max(1, timeoutMs - (Date.now() - started)) };
-    if (lease === 'http/1.1') return this.onceH1(method, pathAndQuery, headers, left, body);
-    return this.onceH2(lease, method, pathAndQuery, headers, left, body);
+    if (lease === 'http/1.1') return this.onceH1(out, left);
+    try {
+      return await this.onceH2(lease, out, left);
+    } catch (err) {
+      // REFUSED_STREAM (RFC 9113 §8.7): the server did not process the stream (a GOAWAY raced it, or its stream
+      // limit): safe to send again, once, on a session that takes it
+      if (err instanceof ApiRequestError && err.info.reason === 'REFUSED_STREAM' && !out.retried) return this.once({ ...out, retried: true }, left);
+      throw err;
+    }
   }
 
   /** One stream on a session opened on a verified socket; the token goes into its HEADERS frame. */
-  private onceH2(
-    lease: Lease,
-    method: string,
-    pathAndQuery: string,
-    headers: Record<string, string | string[]>,
-    { signal, timeoutMs }: RequestOptions,
-    body?: Buffer,
-  ): Promise<{ res: ApiResponse; sentAuth: string | undefined }> {
+  private onceH2(lease: Lease, { method, pathAndQuery, headers, body }: Outgoing, { signal, timeoutMs }: RequestOptions): Promise<Sent> {
     return new Promise((resolve, reject) => {
       if (!lease.socket.authorized) {
         // unreachable (sessions are only opened on verified sockets): the gate, stated where the token is attached
@@ -478,9 +485,11 @@ export class Transport implements ApiTransport {
       const timer = setTimeout(() => stream.destroy(timeoutError(this.baseUrl.origin, timeoutMs)), timeoutMs);
       stream.once('close', () => {
         lease.release();
-        settle(new ApiRequestError('network', `the HTTP/2 stream to ${this.baseUrl.origin} closed before a response`, { reason: 'ECONNRESET' }));
+        const refused = stream.rstCode === h2c.NGHTTP2_REFUSED_STREAM;
+        settle(new ApiRequestError('network', `the HTTP/2 stream to ${this.baseUrl.origin} closed before a response (${rstName(stream.rstCode)})`, { reason: refused ? 'REFUSED_STREAM' : 'ECONNRESET' }));
       });
-      stream.on('error', settle); // after the response the reader sees errors (and 'close' without 'end')
+      // a refused stream is retried: its close decides (its 'error' comes first and must not settle)
+      stream.on('error', (err) => stream.rstCode !== h2c.NGHTTP2_REFUSED_STREAM && settle(err));
       stream.once('response', (rh) => {
         clearTimeout(timer);
         if (settled) {
@@ -488,20 +497,13 @@ export class Transport implements ApiTransport {
           return;
         }
         settled = true;
-        stream.removeListener('error', settle);
         resolve({ res: new H2Response(stream, Number(rh[':status'] ?? 0), plainHeaders(rh), this.baseUrl.origin), sentAuth });
       });
       if (body !== undefined) stream.end(body);
     });
   }
 
-  private onceH1(
-    method: string,
-    pathAndQuery: string,
-    headers: Record<string, string | string[]>,
-    { signal, timeoutMs }: RequestOptions,
-    body?: Buffer,
-  ): Promise<{ res: ApiResponse; sentAuth: string | undefined }> {
+  private onceH1({ method, pathAndQuery, headers, body }: Outgoing, { signal, timeoutMs }: RequestOptions): Promise<Sent> {
     return new Promise((resolve, reject) => {
       let sentAuth: string | undefined;
       let settled = false;

@@ -151,6 +151,7 @@ export class FakeApiServer {
   private readonly parked = new Set<ServerResponse>();
   private server!: https.Server | http2.Http2SecureServer;
   private readonly sessions = new Set<ServerHttp2Session>();
+  private refusing = 0;
   private periodic: NodeJS.Timeout | undefined;
   url!: URL;
   caPem = '';
@@ -169,6 +170,11 @@ export class FakeApiServer {
     const pki = this.o.pki ?? (await testPki());
     this.caPem = pki.caPem;
     const serve = (rq: IncomingMessage | Http2ServerRequest, rs: ServerResponse | Http2ServerResponse): void => {
+      if (rq.httpVersionMajor === 2 && this.refusing > 0) {
+        this.refusing--;
+        (rs as Http2ServerResponse).stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+        return;
+      }
       const { req, res } = asHttp1(rq, rs);
       void this.route(req, res).catch((err: unknown) => {
         if (!res.headersSent) this.sendStatus(res, 500, 'InternalError', String(err));
@@ -272,6 +278,11 @@ export class FakeApiServer {
     const stream = (res as unknown as Partial<Http2ServerResponse>).stream;
     if (stream) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
     else res.socket?.destroy();
+  }
+
+  /** The next `n` h2 requests are reset with REFUSED_STREAM before any answer (not processed: a client may retry). */
+  refuseStreams(n: number): void {
+    this.refusing = n;
   }
 
   /** A network drop: every TCP connection (h2 sessions with all their streams, h1 sockets) is destroyed. */
