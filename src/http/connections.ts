@@ -78,10 +78,11 @@ export function limitConnections(server: Server, handler: RequestListener, limit
       const next = st.queue.shift();
       if (next) run(st, next[0], next[1]);
     };
-    res.once('close', finished);
     handler(req, res);
-    // an answer already ended holds no work any more, only output (node:http bounds that itself)
+    // an answer already ended holds no work any more, only output (node:http bounds that itself); 'close' is
+    // never emitted synchronously, so listening after the handler misses nothing
     if (res.writableEnded) finished();
+    else res.once('close', finished);
   };
 
   return function limitedRequest(req: IncomingMessage, res: ServerResponse): void {

@@ -34,15 +34,15 @@ export function isRawPath(url: string): boolean {
 export function rawPipeline(deps: RawDeps) {
   const { store, streams, hub, metrics, log, guard } = deps;
   /** Count every answer; time all but the 200/304 reads (their cost is a map lookup and a write). */
+  const done = (route: string, c: number, start: bigint): void => {
+    countRequest(metrics, route, c);
+    if (c >= 400 || route === 'events' || route === 'longpoll') {
+      metrics.httpDuration.observe({ server: 'metadata', route }, Number(process.hrtime.bigint() - start) / 1e9);
+    }
+  };
   const answer = (route: string, code: number | Promise<number>, start: bigint): void => {
-    const done = (c: number): void => {
-      countRequest(metrics, route, c);
-      if (c >= 400 || route === 'events' || route === 'longpoll') {
-        metrics.httpDuration.observe({ server: 'metadata', route }, Number(process.hrtime.bigint() - start) / 1e9);
-      }
-    };
-    if (typeof code === 'number') done(code);
-    else void code.then(done);
+    if (typeof code === 'number') done(route, code, start);
+    else void code.then((c) => done(route, c, start));
   };
 
   /** Answer a request for which isRawPath(req.url) is true. */

@@ -8,9 +8,16 @@ import type { IncomingMessage } from 'node:http';
 
 const READS = new Set(['GET', 'HEAD']);
 
+/** Host header lines of a request (rawHeaders: name, value, …), without building req.headersDistinct on every request. */
+function hostLines(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') n++;
+  return n;
+}
+
 /** The 400 message for a request whose framing is refused, or undefined. */
 export function framingRefusal(req: IncomingMessage): string | undefined {
-  if ((req.headersDistinct.host?.length ?? 0) > 1) return 'more than one Host header';
+  if (hostLines(req.rawHeaders) > 1) return 'more than one Host header';
   const method = req.method ?? 'GET';
   if (!READS.has(method)) return undefined;
   const te = req.headers['transfer-encoding'];

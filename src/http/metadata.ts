@@ -40,14 +40,30 @@ function parseTimeout(q: Query): number {
   return Number(v);
 }
 
+/** The response headers of a rendered part (200 and 304), built once per rendering like its bytes. */
+const headerCache = new WeakMap<Rendered, { ok: string[]; notModified: string[] }>();
+
+function headersOf(r: Rendered): { ok: string[]; notModified: string[] } {
+  let h = headerCache.get(r);
+  if (!h) {
+    h = {
+      ok: ['Content-Type', r.contentType, 'Content-Length', String(r.body.length), 'ETag', r.etag, 'Cache-Control', 'no-store'],
+      notModified: ['ETag', r.etag, 'Cache-Control', 'no-store'],
+    };
+    headerCache.set(r, h);
+  }
+  return h;
+}
+
 /** The answer of a rendered part: 304 when `inm` matches its tag, else the bytes (none for HEAD). */
 export function send(req: IncomingMessage, res: ServerResponse, r: Rendered, inm: string | undefined): number {
-  if (tagMatches(inm, r.etag)) {
-    res.writeHead(304, { ETag: r.etag, 'Cache-Control': 'no-store' });
+  const h = headersOf(r);
+  if (inm !== undefined && tagMatches(inm, r.etag)) {
+    res.writeHead(304, h.notModified);
     res.end();
     return 304;
   }
-  res.writeHead(200, { 'Content-Type': r.contentType, 'Content-Length': r.body.length, ETag: r.etag, 'Cache-Control': 'no-store' });
+  res.writeHead(200, h.ok);
   res.end(req.method === 'HEAD' ? undefined : r.body);
   return 200;
 }
