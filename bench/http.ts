@@ -2,7 +2,8 @@
 // bytes and headers, each loaded by autocannon in its OWN process (the load generator never shares the
 // server's event loop; on 2 cores that is one core each). The server's CPU time per request is measured from
 // /proc as well: when autocannon saturates its core first, req/s compares the load generator, CPU-µs/req
-// still compares the servers. GET /metadata/pod/labels (the general koa path) is measured once, as info.
+// still compares the servers. The sub-path reads (a part, its text form, a 304, a long-poll answer) are measured
+// the same way, alternated rounds each, against the bare server answering the same status and bytes.
 //   tsx bench/http.ts            (standalone)
 
 import { spawn } from 'node:child_process';
@@ -81,22 +82,48 @@ export function autocannon(o: CannonOptions): Promise<CannonResult> {
   });
 }
 
-/** A bare node:http server answering each path with exactly the agent's `body` and `headers` for it (read from a JSON file). */
+/** A bare node:http server answering each request with exactly the agent's status, `body` and `headers` for it
+ * (read from a JSON file, keyed by URL, plus " inm" when the request carries If-None-Match). */
 const BARE_SERVER = `
 // require(), not an ESM import: on Node >= 22 that loads undici (+12 MB), which the agent does not
 import { createRequire } from 'node:module';
 const http = createRequire(import.meta.url)('node:http');
 import { readFileSync } from 'node:fs';
 const spec = JSON.parse(readFileSync(process.argv[process.argv.length - 1], 'utf8'));
-const answers = new Map(Object.entries(spec).map(([path, a]) => {
+const answers = new Map(Object.entries(spec).map(([key, a]) => {
   const body = Buffer.from(a.body, 'base64');
-  return [path, { body, headers: { ...a.headers, 'Content-Length': body.length } }];
+  return [key, { status: a.status ?? 200, body, headers: a.status === 304 ? a.headers : { ...a.headers, 'Content-Length': body.length } }];
 }));
 const fallback = answers.get('/metadata');
-const server = http.createServer((req, res) => { const a = answers.get(req.url) ?? fallback; res.writeHead(200, a.headers); res.end(a.body); });
+const server = http.createServer((req, res) => {
+  const a = (req.headers['if-none-match'] !== undefined && answers.get(req.url + ' inm')) || answers.get(req.url) || fallback;
+  res.writeHead(a.status, a.headers);
+  res.end(a.status === 304 ? undefined : a.body);
+});
 server.listen(0, '127.0.0.1', () => console.log('ready ' + JSON.stringify({ port: server.address().port })));
 process.on('SIGTERM', () => { server.closeAllConnections(); server.close(() => process.exit(0)); });
 `;
+
+/** The sub-path reads of issue 16 ("every read at the speed of a static response"), each measured against the
+ * bare server answering the same bytes. `inm`: sent with If-None-Match = the part's current tag. */
+export const SUB_READS = [
+  { name: 'GET /metadata/pod/labels', path: '/metadata/pod/labels' },
+  { name: 'GET /metadata/pod/labels?format=text', path: '/metadata/pod/labels?format=text' },
+  { name: 'GET /metadata/pod/labels, If-None-Match → 304', path: '/metadata/pod/labels', inm: true },
+  { name: 'long-poll answer (?wait=true, stale etag)', path: '/metadata/pod/labels?wait=true&timeout=5&etag=%22stale%22' },
+] as const;
+
+export interface SubReadResult {
+  name: string;
+  status: number;
+  agent: CannonResult;
+  bare: CannonResult;
+  /** agent req/s ÷ bare req/s, mean of the rounds; and per round (the spread) */
+  ratio: number;
+  ratios: number[];
+  /** bare CPU-µs/req ÷ agent CPU-µs/req */
+  cpuRatio: number;
+}
 
 export interface HttpBenchOptions {
   durationS?: number;
@@ -106,8 +133,11 @@ export interface HttpBenchOptions {
   /** fixed-rate latency run (req/s) */
   rate?: number;
   rateDurationS?: number;
-  /** also measure GET /metadata/pod/labels (the general koa path, not the /metadata fast path) */
+  /** also measure the sub-path reads (SUB_READS) */
   subPath?: boolean;
+  /** alternated rounds per sub-path read */
+  subRounds?: number;
+  subDurationS?: number;
   log?: (s: string) => void;
 }
 
@@ -118,8 +148,8 @@ export interface HttpBenchResult {
   rounds: number;
   agent: CannonResult;
   bare: CannonResult;
-  /** GET /metadata/pod/labels (the general path), agent and bare serving the same bytes, one round each */
-  subPath?: { agent: CannonResult; bare: CannonResult; ratio: number };
+  /** the sub-path reads (SUB_READS), agent and bare answering the same bytes, alternated rounds */
+  subReads?: SubReadResult[];
   /** agent req/s ÷ bare req/s (both load-generator-limited when the client saturates its core) */
   ratio: number;
   /** bare CPU-µs per request ÷ agent CPU-µs per request: the server-side efficiency ratio */
@@ -146,22 +176,31 @@ function mean(rs: CannonResult[]): CannonResult {
 }
 
 export async function runHttpBench(o: HttpBenchOptions = {}): Promise<HttpBenchResult> {
-  const { durationS = 8, warmupS = 2, connections = 32, rounds = 2, rate = 1000, rateDurationS = 5, subPath = true, log = () => {} } = o;
+  const { durationS = 8, warmupS = 2, connections = 32, rounds = 2, rate = 1000, rateDurationS = 5, subPath = true, subRounds = 2, subDurationS = 3, log = () => {} } = o;
   const agent: AgentProcess = await spawnAgent();
   const tmp = await mkdtemp(join(tmpdir(), 'podmeta-bench-http-'));
   const servers: { stop(): Promise<void> }[] = [];
   try {
-    const spec: Record<string, { body: string; headers: Record<string, string> }> = {};
+    const spec: Record<string, { status: number; body: string; headers: Record<string, string> }> = {};
     let first: Awaited<ReturnType<typeof httpGet>> | undefined;
-    for (const path of ['/metadata', '/metadata/pod/labels']) {
-      const r = await httpGet(`${agent.base}${path}`, { Metadata: 'true' });
-      if (r.status !== 200) throw new Error(`agent GET ${path} answered ${r.status}`);
+    const capture = async (path: string, key: string, extra: Record<string, string> = {}): Promise<Awaited<ReturnType<typeof httpGet>>> => {
+      const r = await httpGet(`${agent.base}${path}`, { Metadata: 'true', ...extra });
+      if (r.status !== 200 && r.status !== 304) throw new Error(`agent GET ${path} answered ${r.status}`);
       const headers: Record<string, string> = {};
       for (const h of ['content-type', 'cache-control', 'etag', 'vary']) if (typeof r.headers[h] === 'string') headers[h] = r.headers[h];
-      spec[path] = { body: r.body.toString('base64'), headers };
-      first ??= r;
+      spec[key] = { status: r.status, body: r.body.toString('base64'), headers };
+      return r;
+    };
+    first = await capture('/metadata', '/metadata');
+    const inmTags: Record<string, string> = {};
+    for (const sr of SUB_READS) {
+      if (!('inm' in sr)) await capture(sr.path, sr.path);
+      else {
+        inmTags[sr.path] = String((await capture(sr.path, sr.path)).headers.etag);
+        const r = await capture(sr.path, `${sr.path} inm`, { 'If-None-Match': inmTags[sr.path]! });
+        if (r.status !== 304) throw new Error(`agent answered ${r.status} to If-None-Match with the current tag`);
+      }
     }
-    if (!first) throw new Error('unreachable');
     const specFile = join(tmp, 'spec.json');
     await writeFile(specFile, JSON.stringify(spec));
 
@@ -213,14 +252,31 @@ export async function runHttpBench(o: HttpBenchOptions = {}): Promise<HttpBenchR
       pipelined: { depth, agent: pipeAgent, bare: pipeBare, ratio: round(pipeAgent.rps / pipeBare.rps, 3) },
     };
     if (subPath) {
-      const path = '/metadata/pod/labels';
-      const bareSub = `http://127.0.0.1:${(bare.ready as { port: number }).port}${path}`;
-      if (!(await httpGet(bareSub)).body.equals(Buffer.from(spec[path]!.body, 'base64'))) throw new Error('bare server: different bytes for the sub-path');
-      await autocannon({ url: `${agent.base}${path}`, headers: hdr, connections, durationS: warmupS });
-      const sa = await autocannon({ url: `${agent.base}${path}`, headers: hdr, connections, durationS, serverPid: agent.pid });
-      const sb = await autocannon({ url: bareSub, headers: hdr, connections, durationS, serverPid: bare.proc.pid! });
-      out.subPath = { agent: sa, bare: sb, ratio: round(sa.rps / sb.rps, 3) };
-      log(`  http: ${path}: agent ${round(sa.rps, 0)} req/s (${sa.cpuUsPerReq} CPU-µs/req), bare ${round(sb.rps, 0)} req/s (${sb.cpuUsPerReq} CPU-µs/req)`);
+      const barePort = (bare.ready as { port: number }).port;
+      out.subReads = [];
+      for (const sr of SUB_READS) {
+        const h = 'inm' in sr ? { ...hdr, 'If-None-Match': inmTags[sr.path]! } : hdr;
+        const key = 'inm' in sr ? `${sr.path} inm` : sr.path;
+        const check = await httpGet(`http://127.0.0.1:${barePort}${sr.path}`, h);
+        if (!check.body.equals(Buffer.from(spec[key]!.body, 'base64')) || check.status !== spec[key]!.status) throw new Error(`bare server: different answer for ${sr.name}`);
+        const sides = [
+          { name: 'agent', url: `${agent.base}${sr.path}`, pid: agent.pid },
+          { name: 'bare', url: `http://127.0.0.1:${barePort}${sr.path}`, pid: bare.proc.pid! },
+        ];
+        for (const side of sides) await autocannon({ url: side.url, headers: h, connections, durationS: 1 });
+        const got: Record<string, CannonResult[]> = { agent: [], bare: [] };
+        for (let r = 0; r < subRounds; r++) {
+          for (const side of r % 2 === 0 ? sides : [...sides].reverse()) {
+            got[side.name]!.push(await autocannon({ url: side.url, headers: h, connections, durationS: subDurationS, serverPid: side.pid }));
+          }
+        }
+        const a = mean(got.agent!);
+        const b = mean(got.bare!);
+        const ratios = got.agent!.map((x, i) => round(x.rps / got.bare![i]!.rps, 3));
+        const res: SubReadResult = { name: sr.name, status: spec[key]!.status, agent: a, bare: b, ratio: round(a.rps / b.rps, 3), ratios, cpuRatio: round((b.cpuUsPerReq ?? NaN) / (a.cpuUsPerReq ?? NaN), 3) };
+        out.subReads.push(res);
+        log(`  http: ${sr.name}: agent ${a.rps} req/s (${a.cpuUsPerReq} CPU-µs/req), bare ${b.rps} req/s (${b.cpuUsPerReq} CPU-µs/req); ratio ${res.ratio} (rounds ${ratios.join(', ')})`);
+      }
     }
     return out;
   } finally {

@@ -144,11 +144,10 @@ export function rows(r: BenchResults): Row[] {
       target: '-',
       verdict: 'info',
     });
-    if (h.subPath) {
-      const sp = h.subPath;
+    for (const sp of h.subReads ?? []) {
       out.push({
-        metric: 'GET /metadata/pod/labels req/s, agent ÷ bare (same bytes)',
-        value: `${sp.ratio} (${round(sp.agent.rps, 0)} vs ${round(sp.bare.rps, 0)} req/s; ${sp.agent.cpuUsPerReq} vs ${sp.bare.cpuUsPerReq} CPU-µs/req)`,
+        metric: `${sp.name} req/s, agent ÷ bare (same ${sp.status} bytes)`,
+        value: `${sp.ratio} (${round(sp.agent.rps, 0)} vs ${round(sp.bare.rps, 0)} req/s; rounds ${sp.ratios.join(', ')}; CPU-µs/req ${sp.agent.cpuUsPerReq} vs ${sp.bare.cpuUsPerReq}, ×${sp.cpuRatio})`,
         target: `≥ ${TARGETS.httpRatio}`,
         verdict: v(sp.ratio >= TARGETS.httpRatio),
       });

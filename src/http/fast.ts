@@ -13,7 +13,7 @@ import type { Guard } from './guard.js';
 import type { EventHub } from './events.js';
 import type { StreamRegistry } from './streams.js';
 import { HttpError, writeError } from './errors.js';
-import { parseQuery, single } from './query.js';
+import { parseQuery, single, type Query } from './query.js';
 import { serveMetadata } from './metadata.js';
 import { countRequest } from './tally.js';
 
@@ -26,6 +26,24 @@ export interface RawDeps {
   guard: Guard;
 }
 
+const NO_QUERY = parseQuery('');
+/** Parsed query strings by their raw text: clients repeat the same URL (polling, long-polls with the current
+ * tag), so most requests skip parsing and decoding. Bounded; only valid queries are kept (Query is read-only). */
+const QUERY_CACHE_MAX = 256;
+const QUERY_CACHE_MAX_LENGTH = 512;
+const queries = new Map<string, Query>();
+
+function queryOf(raw: string): Query {
+  const hit = queries.get(raw);
+  if (hit) return hit;
+  const q = parseQuery(raw); // throws HttpError for a malformed one: never cached
+  if (raw.length <= QUERY_CACHE_MAX_LENGTH) {
+    if (queries.size >= QUERY_CACHE_MAX) queries.delete(queries.keys().next().value!);
+    queries.set(raw, q);
+  }
+  return q;
+}
+
 /** Is this request the raw pipeline's? (Then `rawRequest` answers it.) */
 export function isRawPath(url: string): boolean {
   return url.startsWith('/metadata') ? url.length === 9 || url[9] === '/' || url[9] === '?' : url === '/events' || url.startsWith('/events?');
@@ -33,16 +51,18 @@ export function isRawPath(url: string): boolean {
 
 export function rawPipeline(deps: RawDeps) {
   const { store, streams, hub, metrics, log, guard } = deps;
-  /** Count every answer; time all but the 200/304 reads (their cost is a map lookup and a write). */
-  const done = (route: string, c: number, start: bigint): void => {
+  /** Count every answer; time errors, event streams and the long-polls that waited, not the 200/304 reads
+   * (a long-poll answered at once is one): their cost is a map lookup and a write, less than observing a
+   * labelled histogram. */
+  const done = (route: string, c: number, start: bigint, waited: boolean): void => {
     countRequest(metrics, route, c);
-    if (c >= 400 || route === 'events' || route === 'longpoll') {
+    if (c >= 400 || route === 'events' || waited) {
       metrics.httpDuration.observe({ server: 'metadata', route }, Number(process.hrtime.bigint() - start) / 1e9);
     }
   };
   const answer = (route: string, code: number | Promise<number>, start: bigint): void => {
-    if (typeof code === 'number') done(route, code, start);
-    else void code.then((c) => done(route, c, start));
+    if (typeof code === 'number') done(route, code, start, false);
+    else void code.then((c) => done(route, c, start, true));
   };
 
   /** Answer a request for which isRawPath(req.url) is true. */
@@ -59,7 +79,7 @@ export function rawPipeline(deps: RawDeps) {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         throw new HttpError(405, `method ${req.method} is not allowed on ${pathname}; allowed: GET, HEAD`, { Allow: 'GET, HEAD' });
       }
-      const q = parseQuery(qi < 0 ? '' : url.slice(qi + 1));
+      const q = qi < 0 ? NO_QUERY : queryOf(url.slice(qi + 1));
       if (events) {
         const header = req.headers['last-event-id'];
         hub.open(req, res, { path: single(q, 'path'), lastEventId: (typeof header === 'string' && header) || single(q, 'lastEventId') });

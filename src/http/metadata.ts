@@ -17,6 +17,8 @@ export const LONGPOLL_MAX_S = 300;
 export function tagMatches(header: string | undefined, etag: string): boolean {
   if (!header) return false;
   if (header === etag) return true;
+  // one strong tag that is not ours (the usual case: a long-poll with the previous tag)
+  if (header[0] === '"' && !header.includes(',')) return false;
   const bare = etag.replace(/^W\//, '');
   return header.split(',').some((t) => {
     const x = t.trim();
@@ -56,9 +58,9 @@ function headersOf(r: Rendered): { ok: string[]; notModified: string[] } {
 }
 
 /** The answer of a rendered part: 304 when `inm` matches its tag, else the bytes (none for HEAD). */
-export function send(req: IncomingMessage, res: ServerResponse, r: Rendered, inm: string | undefined): number {
+export function send(req: IncomingMessage, res: ServerResponse, r: Rendered, inm: string | undefined, matches = tagMatches(inm, r.etag)): number {
   const h = headersOf(r);
-  if (inm !== undefined && tagMatches(inm, r.etag)) {
+  if (matches) {
     res.writeHead(304, h.notModified);
     res.end();
     return 304;
@@ -94,7 +96,8 @@ export function serveMetadata({ store, streams }: MetadataDeps, req: IncomingMes
   const timeoutS = parseTimeout(q);
   const tag = single(q, 'etag') ?? req.headers['if-none-match'];
   const first = renderOrThrow(store, rawPath, format);
-  if (!wait || !tag || !tagMatches(tag, first.etag) || req.method === 'HEAD') return send(req, res, first, tag);
+  const matches = tagMatches(tag, first.etag);
+  if (!wait || !tag || !matches || req.method === 'HEAD') return send(req, res, first, tag, matches);
   return longPoll(store, streams, req, res, keysFromPath(rawPath), format, tag, timeoutS);
 }
 
