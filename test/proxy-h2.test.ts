@@ -4,7 +4,8 @@
 // server does not offer h2; keeps the TLS gate (no h2 preface, no HEADERS frame, no token before the
 // certificate verified); respects SETTINGS_MAX_CONCURRENT_STREAMS; survives GOAWAY, a reset stream and a lost
 // connection; closes idle sessions; detects a dead connection by PING; keeps backpressure per stream; and
-// moves new requests to a new session on a CA rotation while open streams finish on the old one.
+// moves new requests to a new session on a CA rotation while open streams finish on the old one; and the
+// built agent (dist/main.js) puts its own pod watch and the proxied requests on one h2 connection.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http, { type IncomingMessage } from 'node:http';
@@ -20,6 +21,7 @@ import { rotatedPki, testPki, type TestPki } from './support/certs.js';
 import { FakeApiServer, samplePod, type FakeApiServerOptions } from './support/fake-apiserver.js';
 import { SaDir } from './support/sa-dir.js';
 import { eventually } from './support/wait.js';
+import { proxyAgentEnv, spawnBuilt } from './support/dist.js';
 
 const TOKEN = 'h2-test-token-7c1d';
 const watchPath = (name: string): string => `/api/v1/namespaces/default/pods?watch=1&fieldSelector=metadata.name%3D${name}`;
@@ -377,6 +379,34 @@ describe('sessions come and go', () => {
       await eventually(() => s.up.h2SessionCount === 1, 5000, 'the old session closed once its last stream was done');
     } finally {
       await s.stop();
+    }
+  });
+});
+
+describe('the built agent (dist/main.js)', () => {
+  test('its API source and its proxied watches and GETs share one h2 connection; SIGTERM ends the watches cleanly', { timeout: 30_000 }, async () => {
+    const up = await FakeApiServer.start({ pki, tokens: [TOKEN] });
+    for (let i = 0; i < 4; i++) up.putPod(samplePod({ name: `w-${i}`, namespace: 'default' }));
+    const sa = await SaDir.create({ token: TOKEN, caPem: pki.caPem });
+    let kill = (): void => {};
+    try {
+      const p = await spawnBuilt({ ...proxyAgentEnv(up, sa.dir), POD_NAME: 'w-3', POD_NAMESPACE: 'default' }, (k) => (kill = k));
+      const port = Number(p.addresses.proxy!.split(':').pop());
+      await eventually(() => up.requests.some((r) => r.resource === 'pods' && r.verb === 'watch' && r.query.fieldSelector === 'metadata.name=w-3'), 10_000, "the agent's own pod watch");
+      const watches = await Promise.all([0, 1, 2].map((i) => openWatch(port, watchPath(`w-${i}`))));
+      for (let i = 0; i < 5; i++) assert.equal((await get(port, '/api/v1/namespaces/default/pods/w-0')).status, 200);
+      await eventually(() => watches.every((w) => events(w.text()).length > 0), 5000, 'the watches stream');
+      assert.ok(up.wire.length >= 9);
+      assert.ok(up.wire.every((w) => w.httpVersion === '2.0' && w.token === TOKEN), JSON.stringify(up.wire.map((w) => w.httpVersion)));
+      assert.equal(new Set(up.wire.map((w) => w.conn)).size, 1, 'one TLS connection for everything');
+      assert.equal(up.tlsConnections, 1);
+      p.child.kill('SIGTERM');
+      for (const w of watches) assert.equal(await w.closed, true, 'ended with a proper last chunk');
+      assert.equal((await p.exited).code, 0, p.stderr);
+    } finally {
+      kill();
+      await up.close();
+      await sa.remove();
     }
   });
 });
