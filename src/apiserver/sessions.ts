@@ -148,24 +148,29 @@ export class SessionPool {
       if (this.closed) throw new SessionError('the transport is closed', 'ERR_HTTP2_INVALID_SESSION');
       if (this.protocol === 'http/1.1') return 'http/1.1';
       signal?.throwIfAborted();
-      const free = this.sessions.find((s) => s.usable && !s.h2.closed && !s.h2.destroyed && s.active < s.limit);
-      if (free) {
-        free.lease();
-        let released = false;
-        return {
-          session: free.h2,
-          socket: free.socket,
-          release: () => {
-            if (released) return;
-            released = true;
-            free.release();
-          },
-        };
-      }
+      const free = this.tryLease();
+      if (free) return free;
       this.connecting ??= this.connect().finally(() => (this.connecting = undefined));
       const got = await (signal ? abortable(this.connecting, signal) : this.connecting);
       if (got === 'http/1.1') return got;
     }
+  }
+
+  /** A free stream slot on an open session, reserved now, or undefined (then acquire() connects). */
+  tryLease(): Lease | undefined {
+    const free = this.sessions.find((s) => s.usable && !s.h2.closed && !s.h2.destroyed && s.active < s.limit);
+    if (!free) return undefined;
+    free.lease();
+    let released = false;
+    return {
+      session: free.h2,
+      socket: free.socket,
+      release: () => {
+        if (released) return;
+        released = true;
+        free.release();
+      },
+    };
   }
 
   /** No new streams on any session; open streams finish (a CA rotation: new requests use a new pool). */

@@ -424,6 +424,8 @@ export class Transport implements ApiTransport {
   private async once(out: Outgoing, opts: RequestOptions): Promise<Sent> {
     const pool = this.pool;
     if (pool === undefined || pool.negotiated === 'http/1.1') return this.onceH1(out, opts);
+    const ready = pool.tryLease(); // the common case: a session with a free slot, no wait
+    if (ready) return this.onceH2Retrying(ready, out, opts);
     const { signal, timeoutMs } = opts;
     const started = Date.now();
     const deadline = new AbortController();
@@ -440,12 +442,16 @@ export class Transport implements ApiTransport {
     }
     const left = { ...opts, timeoutMs: Math.max(1, timeoutMs - (Date.now() - started)) };
     if (lease === 'http/1.1') return this.onceH1(out, left);
+    return this.onceH2Retrying(lease, out, left);
+  }
+
+  private async onceH2Retrying(lease: Lease, out: Outgoing, opts: RequestOptions): Promise<Sent> {
     try {
-      return await this.onceH2(lease, out, left);
+      return await this.onceH2(lease, out, opts);
     } catch (err) {
       // REFUSED_STREAM (RFC 9113 §8.7): the server did not process the stream (a GOAWAY raced it, or its stream
       // limit): safe to send again, once, on a session that takes it
-      if (err instanceof ApiRequestError && err.info.reason === 'REFUSED_STREAM' && !out.retried) return this.once({ ...out, retried: true }, left);
+      if (err instanceof ApiRequestError && err.info.reason === 'REFUSED_STREAM' && !out.retried) return this.once({ ...out, retried: true }, opts);
       throw err;
     }
   }
