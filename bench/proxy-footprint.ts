@@ -7,7 +7,7 @@
 // upstream connection per watch — what every proxied watch cost before h2).
 // Bounded: N watches once per run, a few seconds each.
 //   $(node scripts/node-bin.mjs) --import tsx bench/proxy-footprint.ts [--n=200] [--no-h1]     (the shipped Node)
-//   npm run build first (it measures dist/main.js).
+//   npm run build first (it measures dist/main.js). PODMETA_BENCH_NODE_ARGS='--flag …' adds node flags to the agent.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
@@ -144,7 +144,9 @@ async function measurePodmeta(server: FakeApiServer, n: number): Promise<ProxyFo
   const sa = await SaDir.create({ token: TOKEN, caPem: server.caPem });
   try {
     // (log level info: the "podmeta listening" line gives the proxy's port)
+    const nodeArgs = (process.env.PODMETA_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const agent = await spawnAgent({
+      nodeArgs,
       env: {
         PODMETA_API: 'on',
         PODMETA_SA_DIR: sa.dir,
