@@ -93,4 +93,4 @@ EXPOSE 9978
 # handlers are required — and present), and it starts no child processes, so there are no zombies to reap.
 # No HEALTHCHECK: Kubernetes ignores it and probes /livez and /readyz on 9978; under plain Docker use
 # `docker exec <container> podmeta check`.
-ENTRYPOINT ["/usr/local/bin/node", "--disable-sigusr1", "/app/dist/main.js"]
+ENTRYPOINT ["/usr/local/bin/node", "--disable-sigusr1", "--max-semi-space-size=1", "--max-old-space-size=64", "/app/dist/main.js"]

@@ -19,6 +19,14 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const DIST_MAIN = join(ROOT, 'dist', 'main.js');
 export const RESULTS_DIR = join(ROOT, 'bench', 'results');
 
+/** The Node flags the image runs the agent with (the Dockerfile's ENTRYPOINT between node and dist/main.js,
+ * e.g. the V8 heap bounds): the soak and the memory benches measure what ships. */
+export function imageNodeFlags(): string[] {
+  const m = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
+  const argv = m ? (JSON.parse(m[1]!) as string[]) : [];
+  return argv.slice(1, -1);
+}
+
 /** High-resolution wall-clock milliseconds, comparable across processes on one machine. */
 export function nowMs(): number {
   return performance.timeOrigin + performance.now();

@@ -17,9 +17,14 @@
 //   - the document equals the last state written (labels, annotations — the excluded one absent —, cpu);
 //   - every SSE client that stayed saw revisions +1 each (full stream) / increasing (path stream), patches
 //     that apply to its snapshot (fast-json-patch), ending equal to the final GET; the resuming clients too;
-//   - nothing answered 5xx; the agent never stopped serving; RSS growth after warm-up below a bound;
+//   - nothing answered 5xx; the agent never stopped serving; RSS growth after warm-up below a bound, and the
+//     peak RSS below 0.8 × the shipped container memory limit (src/inject/template.ts);
 //   - no `level: error` line in the agent's JSON logs and nothing on its stderr; SIGTERM → exit 0.
-//   node --import tsx bench/soak.ts [--seconds=90] [--rss-bound-mb=50] [--chaos=drop,halfopen,...] [--attacks=flood,metrics,events,smuggle] [--verbose]
+// The agent runs with the image's Node flags (the Dockerfile's ENTRYPOINT: the V8 heap bounds); every 5 s
+// the summary gets RSS split by /proc/PID/smaps_rollup (anonymous / file-backed) and the agent's own V8 heap
+// (used / committed, new space) and external memory from its /metrics.
+//   node --import tsx bench/soak.ts [--seconds=90] [--rss-bound-mb=50] [--peak-share=0.8] [--chaos=drop,halfopen,...]
+//        [--attacks=flood,metrics,events,smuggle] [--node-args=<flag,flag> (instead of the image's)] [--verbose]
 
 import { connect } from 'node:net';
 import { randomInt } from 'node:crypto';
@@ -30,7 +35,9 @@ import { fakeJwt, SaDir } from '../test/support/sa-dir.js';
 import { formatMap } from '../test/support/kubelet-volume.js';
 import { HOSTILE, raw } from '../test/support/hostile.js';
 import { sampleFiles } from '../test/support/samples.js';
-import { MB, httpGet, openSseClient, round, sleep, spawnAgent, type AgentProcess, type SseClient } from './lib.js';
+import { readFileSync } from 'node:fs';
+import { SIDECAR_RESOURCES } from '../src/inject/template.js';
+import { MB, httpGet, imageNodeFlags, metricValue, openSseClient, round, sleep, spawnAgent, type AgentProcess, type SseClient } from './lib.js';
 
 const POD = 'web-5d9c7b8f4-x7k2p';
 const NS = 'default';
@@ -199,6 +206,57 @@ async function resumer(base: string, name: string, stop: () => boolean): Promise
   return t;
 }
 
+/** A Kubernetes memory quantity with a binary suffix ("160Mi") in bytes. */
+function quantityBytes(q: string): number {
+  const m = /^(\d+)(Ki|Mi|Gi)$/.exec(q);
+  if (!m) throw new Error(`soak: cannot read the memory quantity ${q}`);
+  return Number(m[1]) * 1024 ** (['Ki', 'Mi', 'Gi'].indexOf(m[2]!) + 1);
+}
+
+// ---- where the memory is ---------------------------------------------------------------------------
+
+interface MemSample {
+  s: number;
+  /** VmRSS, and its anonymous / file-backed parts (smaps_rollup) */
+  rss: number;
+  anon: number;
+  file: number;
+  /** V8: heap used / committed, new space committed, external (Buffers and ArrayBuffers included) */
+  heapUsed: number;
+  heapTotal: number;
+  newSpace: number;
+  external: number;
+}
+
+function smaps(pid: number): { rss: number; anon: number; file: number } {
+  const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) * 1024;
+  return { rss: kb('Rss'), anon: kb('Anonymous'), file: kb('Rss') - kb('Anonymous') };
+}
+
+/** RSS split by smaps_rollup and the agent's own nodejs_* metrics (scraped on the probe port). */
+async function memSample(a: AgentProcess, t0: number): Promise<MemSample | undefined> {
+  try {
+    const m = smaps(a.pid);
+    const text = (await httpGet(`${a.probe}/metrics`)).body.toString();
+    const v = (series: string): number => metricValue(text, series) ?? NaN;
+    return {
+      s: Math.round((Date.now() - t0) / 1000),
+      ...m,
+      heapUsed: v('nodejs_heap_size_used_bytes'),
+      heapTotal: v('nodejs_heap_size_total_bytes'),
+      newSpace: v('nodejs_heap_space_size_total_bytes{space="new"}'),
+      external: v('nodejs_external_memory_bytes'),
+    };
+  } catch {
+    return undefined; // exited (reported elsewhere) or the probe refused (a flood in progress)
+  }
+}
+
+const mb = (x: number): number => round(x / MB, 1);
+const fmtMem = (m: MemSample): string =>
+  `${m.s}s rss ${mb(m.rss)} (anon ${mb(m.anon)} file ${mb(m.file)}) heap ${mb(m.heapUsed)}/${mb(m.heapTotal)} new ${mb(m.newSpace)} ext ${mb(m.external)}`;
+
 // ---- main ---------------------------------------------------------------------------------------
 
 async function main(argv: string[]): Promise<number> {
@@ -209,12 +267,22 @@ async function main(argv: string[]): Promise<number> {
   const chaosArg = argv.find((a) => a.startsWith('--chaos='))?.slice(8);
   const chaosKinds = chaosArg === undefined ? [...ALL_CHAOS] : ALL_CHAOS.filter((k) => chaosArg.split(',').includes(k));
   const verbose = argv.includes('--verbose');
+  // extra Node/V8 flags for the agent (to measure one against the image's ENTRYPOINT flags)
+  // (default: the image's, from the Dockerfile's ENTRYPOINT — the soak measures what ships)
+  const nodeArgsArg = argv.find((a) => a.startsWith('--node-args='))?.slice(12);
+  const nodeArgs = nodeArgsArg === undefined ? imageNodeFlags() : nodeArgsArg.split(/[ ,]+/).filter(Boolean);
+  // the absolute bound: the peak RSS stays below the shipped container limit with a margin
+  const limitBytes = quantityBytes(SIDECAR_RESOURCES.limits.memory);
+  const peakShare = Number(argv.find((a) => a.startsWith('--peak-share='))?.slice(13) ?? 0.8);
   const warmupS = Math.min(15, Math.round(seconds / 6));
   const t0 = Date.now();
   const at = (s: number): number => t0 + s * 1000;
   const loadEnd = at(seconds - 12);
   const chaosEnd = at(seconds - 20);
-  console.log(`soak: ${seconds} s (warm-up ${warmupS} s, chaos until ${seconds - 20} s, writes until ${seconds - 12} s), RSS bound ${rssBoundMB} MB`);
+  console.log(
+    `soak: ${seconds} s (warm-up ${warmupS} s, chaos until ${seconds - 20} s, writes until ${seconds - 12} s), RSS growth bound ${rssBoundMB} MB, ` +
+      `peak bound ${round((limitBytes * peakShare) / MB, 1)} MB (${peakShare} × the ${SIDECAR_RESOURCES.limits.memory} limit); node ${nodeArgs.join(' ') || '(no flags)'}`,
+  );
 
   let token = fakeJwt(NS, 'podmeta');
   const server = await FakeApiServer.start({ tokens: [token], bookmarkIntervalMs: 5000 });
@@ -231,6 +299,7 @@ async function main(argv: string[]): Promise<number> {
   let rssTimer: NodeJS.Timeout | undefined;
   try {
     agent = await spawnAgent({
+      nodeArgs,
       env: {
         POD_NAME: POD,
         POD_NAMESPACE: NS,
@@ -254,12 +323,18 @@ async function main(argv: string[]): Promise<number> {
 
     // RSS samples
     const rss: { s: number; mb: number }[] = [];
+    const mem: MemSample[] = [];
     rssTimer = setInterval(() => {
       try {
         rss.push({ s: Math.round((Date.now() - t0) / 1000), mb: round(a.rss() / MB, 1) });
       } catch {
         /* exited: reported below */
       }
+      void memSample(a, t0).then((m) => {
+        if (!m) return;
+        mem.push(m);
+        if (verbose) console.log(`  mem ${fmtMem(m)}`);
+      });
     }, 5000);
 
     // 1. the kubelet writer (volume + API object together)
@@ -615,6 +690,10 @@ async function main(argv: string[]): Promise<number> {
     const rssEnd = a.rss();
     const growthMB = round((rssEnd - rssWarm) / MB, 1);
     if (growthMB > rssBoundMB) fail('RSS growth after warm-up over the bound', `${growthMB} MB > ${rssBoundMB} MB`);
+    const peakMB = Math.max(rssEnd / MB, ...rss.map((r) => r.mb), ...mem.map((m) => m.rss / MB));
+    if (peakMB * MB > limitBytes * peakShare) {
+      fail('RSS peak too close to the container limit', `${round(peakMB, 1)} MB > ${peakShare} × ${SIDECAR_RESOURCES.limits.memory} (${round((limitBytes * peakShare) / MB, 1)} MB)`);
+    }
 
     // shutdown and logs
     const code = await a.stop();
@@ -636,7 +715,8 @@ async function main(argv: string[]): Promise<number> {
     console.log(`  issue-9 attacks: ${[...counters].filter(([k]) => k.startsWith('attack:')).map(([k, v]) => `${k.slice(8)} ${v}`).join(', ')}; API requests parsed: ${server.wire.length}`);
     console.log(`  chaos: ${[...counters].filter(([k]) => k.startsWith('chaos')).map(([k, v]) => `${k.slice(6)} ${v}`).join(', ')}`);
     console.log(`  agent API/node source transitions logged: ${JSON.stringify(stateCounts)}`);
-    console.log(`  RSS: warm ${round(rssWarm / MB, 1)} MB → end ${round(rssEnd / MB, 1)} MB (growth ${growthMB} MB, bound ${rssBoundMB}); samples ${rss.map((r) => `${r.s}s:${r.mb}`).join(' ')}`);
+    console.log(`  RSS: warm ${round(rssWarm / MB, 1)} MB → end ${round(rssEnd / MB, 1)} MB (growth ${growthMB} MB, bound ${rssBoundMB}; peak ${round(peakMB, 1)} MB, bound ${round((limitBytes * peakShare) / MB, 1)}); samples ${rss.map((r) => `${r.s}s:${r.mb}`).join(' ')}`);
+    for (const m of mem) console.log(`  mem ${fmtMem(m)}`);
     console.log(`  agent log lines: ${a.logs.length} (${errors.length} at level error)`);
     if (verbose || failures.size > 0) {
       for (const l of a.logs.filter((x) => x.source === 'api' || x.source === 'node').slice(-40)) console.log(`    agent: ${JSON.stringify(l).slice(0, 300)}`);

@@ -221,8 +221,14 @@ function dockerfileProblems(text: string, pkg: PackageJson, dockerignore: string
   const main = pkg.main?.replace(/^\.\//, '') ?? 'dist/main.js';
   const nodes = shell ? ['node', '/usr/local/bin/node'] : [nodeDest];
   // --disable-sigusr1: SIGUSR1 must never open the Node inspector (reachable by every container of the pod)
-  if (!(nodes.includes(argv[0] ?? '') && argv.length === 3 && argv[1] === '--disable-sigusr1' && resolve(argv[2]!) === resolve(main)))
-    out.push(`the container must run ${nodes[0] ?? 'node'} --disable-sigusr1 ${resolve(main)} (got ${JSON.stringify(argv)})`);
+  if (!(nodes.includes(argv[0] ?? '') && argv[1] === '--disable-sigusr1' && argv.length >= 3 && resolve(argv.at(-1)!) === resolve(main)))
+    out.push(`the container must run ${nodes[0] ?? 'node'} --disable-sigusr1 … ${resolve(main)} (got ${JSON.stringify(argv)})`);
+  // the V8 heap bounds (README "Memory budget"): without them V8 sizes its heap from the machine (or the
+  // container limit) and grows lazily — the soak's 274 MB high-water on a 23 GiB machine
+  for (const flag of ['--max-semi-space-size', '--max-old-space-size'])
+    if (!argv.slice(1, -1).some((a) => new RegExp(`^${flag}=\\d+$`).test(a))) out.push(`the container must run node with ${flag}=<MB> (the memory budget)`);
+  const extra = argv.slice(2, -1).filter((a) => !/^--max-(semi|old)-space-size=\d+$/.test(a));
+  if (extra.length > 0) out.push(`unexpected node flags in the ENTRYPOINT: ${extra.join(' ')}`);
 
   for (const [label, arg] of [
     ['org.opencontainers.image.version', 'PODMETA_VERSION'],
@@ -346,7 +352,7 @@ describe('Dockerfile', () => {
     assert.equal(pkg.bin?.podmeta, 'dist/cli.js');
     const final = parseDockerfile(dockerfile).stages.at(-1)!;
     const ep = final.instructions.find((i) => i.keyword === 'ENTRYPOINT');
-    assert.deepEqual(JSON.parse(ep!.args), ['/usr/local/bin/node', '--disable-sigusr1', '/app/dist/main.js']);
+    assert.deepEqual(JSON.parse(ep!.args), ['/usr/local/bin/node', '--disable-sigusr1', '--max-semi-space-size=1', '--max-old-space-size=64', '/app/dist/main.js']);
     assert.ok(final.instructions.some((i) => i.keyword === 'WORKDIR' && i.args === '/app'));
   });
 
@@ -380,7 +386,8 @@ describe('Dockerfile', () => {
   // Each mutation breaks one property; the checker must name it. (Mutate instructions, not the comments.)
   const setBase = (t: string, image: string) => t.replace(/^ARG NODE_IMAGE=.*$/m, `ARG NODE_IMAGE=${image}`);
   const setRuntime = (t: string, image: string) => t.replace(/^ARG RUNTIME_IMAGE=.*$/m, `ARG RUNTIME_IMAGE=${image}`);
-  const EP = 'ENTRYPOINT ["/usr/local/bin/node", "--disable-sigusr1", "/app/dist/main.js"]';
+  const HEAP = '"--max-semi-space-size=1", "--max-old-space-size=64", ';
+  const EP = `ENTRYPOINT ["/usr/local/bin/node", "--disable-sigusr1", ${HEAP}"/app/dist/main.js"]`;
   const LAUNCHER = 'COPY --from=build --chmod=0755 /src/scripts/image/podmeta /usr/local/bin/podmeta';
   const NODE_BIN = 'COPY --from=deps /usr/local/bin/node /usr/local/bin/node\n';
   const mutations: Array<[string, (t: string) => string, RegExp, ((p: PackageJson) => PackageJson)?, ((rel: string) => string | undefined)?]> = [
@@ -411,9 +418,12 @@ describe('Dockerfile', () => {
     ['root user', (t) => t.replace('USER 65532:65532', 'USER 0:0'), /must not be root/],
     ['no user', (t) => t.replace('USER 65532:65532\n', ''), /must be numeric \(uid\[:gid\]\), got none/],
     ['shell-form entrypoint', (t) => t.replace(EP, 'ENTRYPOINT node dist/main.js'), /exec form/],
-    ['wrong program', (t) => t.replace(EP, 'ENTRYPOINT ["/usr/local/bin/node", "--disable-sigusr1", "/app/dist/cli.js"]'), /must run \/usr\/local\/bin\/node --disable-sigusr1 \/app\/dist\/main.js/],
-    ['node by name (no PATH lookup without a shell base)', (t) => t.replace(EP, 'ENTRYPOINT ["node", "--disable-sigusr1", "/app/dist/main.js"]'), /must run \/usr\/local\/bin\/node/],
-    ['the inspector signal left on', (t) => t.replace(EP, 'ENTRYPOINT ["/usr/local/bin/node", "/app/dist/main.js"]'), /--disable-sigusr1/],
+    ['wrong program', (t) => t.replace(EP, `ENTRYPOINT ["/usr/local/bin/node", "--disable-sigusr1", ${HEAP}"/app/dist/cli.js"]`), /must run \/usr\/local\/bin\/node --disable-sigusr1 … \/app\/dist\/main.js/],
+    ['node by name (no PATH lookup without a shell base)', (t) => t.replace(EP, `ENTRYPOINT ["node", "--disable-sigusr1", ${HEAP}"/app/dist/main.js"]`), /must run \/usr\/local\/bin\/node/],
+    ['the inspector signal left on', (t) => t.replace(EP, `ENTRYPOINT ["/usr/local/bin/node", ${HEAP}"/app/dist/main.js"]`), /--disable-sigusr1/],
+    ['no young-generation bound', (t) => t.replace(EP, 'ENTRYPOINT ["/usr/local/bin/node", "--disable-sigusr1", "--max-old-space-size=64", "/app/dist/main.js"]'), /--max-semi-space-size=<MB>/],
+    ['no old-generation bound', (t) => t.replace(EP, 'ENTRYPOINT ["/usr/local/bin/node", "--disable-sigusr1", "--max-semi-space-size=1", "/app/dist/main.js"]'), /--max-old-space-size=<MB>/],
+    ['another node flag slipped in', (t) => t.replace(EP, `ENTRYPOINT ["/usr/local/bin/node", "--disable-sigusr1", ${HEAP}"--inspect", "/app/dist/main.js"]`), /unexpected node flags in the ENTRYPOINT: --inspect/],
     ['npm as PID 1', (t) => t.replace(EP, 'CMD ["npm", "start"]'), /must run \/usr\/local\/bin\/node/],
     ['no NODE_ENV', (t) => t.replace('ENV NODE_ENV=production \\\n    PATH', 'ENV PATH'), /NODE_ENV=production/],
     ['PATH without the CLI', (t) => t.replace('PATH=/usr/local/bin:/usr/bin:/bin', 'PATH=/usr/bin:/bin'), /ENV PATH must include \/usr\/local\/bin/],

@@ -50,7 +50,7 @@ test('the smoke test uses exactly the Dockerfile final stage: base, USER, ENTRYP
   assert.deepEqual([plan.user], arg('USER'));
   assert.equal(plan.user, '65532:65532');
   assert.deepEqual(plan.argv, JSON.parse(arg('ENTRYPOINT')[0]!));
-  assert.deepEqual(plan.argv, ['/usr/local/bin/node', '--disable-sigusr1', '/app/dist/main.js']);
+  assert.deepEqual(plan.argv, ['/usr/local/bin/node', '--disable-sigusr1', '--max-semi-space-size=1', '--max-old-space-size=64', '/app/dist/main.js']);
   // one image file per COPY line, at the paths the Dockerfile names
   assert.deepEqual(plan.files.map((f) => f.line), arg('COPY').map((a) => `COPY ${a}`));
   assert.deepEqual(plan.files.map((f) => f.dest).sort(), [

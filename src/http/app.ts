@@ -118,12 +118,14 @@ export function createMetadataApp(deps: AppDeps): MetadataApp {
 
 /** /metrics is rendered at most once per event-loop turn: scrapes that arrive together (pipelined on one
  * connection, or a storm over many) share one rendering; a scrape after them sees fresh values. */
-function cachedMetrics(metrics: Metrics): () => Promise<string> {
-  let text: Promise<string> | undefined;
+function cachedMetrics(metrics: Metrics): () => Promise<Buffer> {
+  // a Buffer, not a string: every answer then writes the same bytes (a string body is copied into each
+  // answer with its headers, and kept until that client reads it)
+  let text: Promise<Buffer> | undefined;
   return () => {
     if (!text) {
       flushRequests(metrics);
-      text = metrics.registry.metrics();
+      text = metrics.registry.metrics().then((s) => Buffer.from(s));
       setImmediate(() => (text = undefined));
     }
     return text;

@@ -11,6 +11,8 @@ export const UID = 65532;
 
 const REQUESTS = { cpu: '10m', memory: '96Mi' } as const;
 const LIMITS = { cpu: '100m', memory: '160Mi' } as const;
+/** The sidecar's resources (README "Memory budget": sized from a passing soak; the soak checks its peak against the limit). */
+export const SIDECAR_RESOURCES = { requests: REQUESTS, limits: LIMITS } as const;
 
 const IDENTITY: ReadonlyArray<[string, string]> = [
   ['POD_NAME', 'metadata.name'],
