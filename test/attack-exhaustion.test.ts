@@ -3,6 +3,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { startBuilt, peakRss } from './support/built-agent.js';
 import { openSocket } from './support/raw-http.js';
 import { openSse } from './support/sse.js';
@@ -13,9 +14,11 @@ const T = { timeout: 90_000 };
 const MB = 1024 * 1024;
 const H = (path: string) => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nMetadata: true\r\n\r\n`;
 const count = (s: string) => (s.match(/HTTP\/1\.1 \d{3}/g) ?? []).length;
+/** The V8 heap flags of the image's ENTRYPOINT (the memory budget), as NODE_OPTIONS: the agent as shipped. */
+const IMAGE_HEAP = ((JSON.parse(/^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8'))![1]!) as string[]).filter((a) => /^--max-(semi|old)-space-size=/.test(a))).join(' ');
 
 test('item 2: 10 000 pipelined GET /metrics on one probe connection — bounded memory, every request answered', T, async (t) => {
-  const a = await startBuilt(t);
+  const a = await startBuilt(t, { env: { NODE_OPTIONS: IMAGE_HEAP } });
   const before = await a.rss();
   const { sock, received } = await openSocket(a.probePort);
   t.after(() => sock.destroy());
@@ -111,9 +114,9 @@ test('item 2: 20 connections pipelining 2 000 GET /metadata of a 250 KB document
   // node:http keeps an object pair (≈ 2.5 KB) per parsed request until its answer is written: one 64 KB read
   // of pipelined requests is ≈ 1 200 of them per connection. Unbounded, the agent held all ≈ 24 000 here
   // (+47 MB of heap, 22 200 answers; the every-cap case of bench/bigdoc.ts took it to 308 MB); the listener budget is 4 096,
-  // beyond which the connection holding most is closed. The image's heap flags, so little garbage lingers.
+  // beyond which the connection holding most is closed. With the image's heap flags (little garbage lingers).
   const a = await startBuilt(t, {
-    env: { PODMETA_MAX_FILE_BYTES: String(4 * MB), NODE_OPTIONS: '--max-semi-space-size=1 --max-old-space-size=256' },
+    env: { PODMETA_MAX_FILE_BYTES: String(4 * MB), NODE_OPTIONS: IMAGE_HEAP },
     files: bigFiles('v0', 250_000),
   });
   const heapUsed = async (): Promise<number> => {

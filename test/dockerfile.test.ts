@@ -494,3 +494,29 @@ describe('Dockerfile', () => {
     assert.match(problems, /exclude test/);
   });
 });
+
+describe('the ENTRYPOINT\'s Node flags reach every podmeta container', () => {
+  it('no manifest, the injector\'s sidecar or the policy overrides it with a command or args (the heap bounds would be lost)', async () => {
+    const { parseAllDocuments } = await import('yaml');
+    const { sidecar } = await import('../src/inject/template.js');
+    const c = sidecar({ image: 'podmeta:test', volumeName: 'podinfo', settings: [], guaranteed: false });
+    assert.equal(c.command, undefined, 'the injected sidecar sets no command');
+    assert.equal(c.args, undefined, 'the injected sidecar sets no args');
+    const policy = readFileSync(path.join(ROOT, 'k8s/components/mutating-policy/mutating-policy.yaml'), 'utf8');
+    assert.doesNotMatch(policy, /\bcommand\b|\bargs\b/, 'the MutatingAdmissionPolicy adds no command/args');
+    const podmetaContainers: Record<string, unknown>[] = [];
+    const walk = (x: unknown): void => {
+      if (Array.isArray(x)) x.forEach(walk);
+      else if (x && typeof x === 'object') {
+        const o = x as Record<string, unknown>;
+        if (o.name === 'podmeta' && typeof o.image === 'string') podmetaContainers.push(o);
+        Object.values(o).forEach(walk);
+      }
+    };
+    for (const f of ['k8s/deployment.yaml', 'k8s/examples/downward.yaml', 'k8s/examples/env-metadata.yaml', 'k8s/examples/plain-deployment.yaml']) {
+      for (const d of parseAllDocuments(readFileSync(path.join(ROOT, f), 'utf8'))) walk(d.toJS());
+    }
+    assert.ok(podmetaContainers.length >= 2, `podmeta containers found in k8s/ (${podmetaContainers.length})`);
+    for (const pc of podmetaContainers) assert.ok(pc.command === undefined && pc.args === undefined, `a podmeta container in k8s/ sets ${JSON.stringify({ command: pc.command, args: pc.args })}`);
+  });
+});
