@@ -21,7 +21,7 @@ export interface BigDocResult {
   after1000ChangesMB: number;
   stalled: { subscribers: number; changes: number; peakRssMB: number; afterMB: number; openAfter: number };
   /** every connection cap filled at once (the documented worst case), on top of the stalled streams */
-  caps?: { metadataConnections: number; probeConnections: number; pipelined: number; changes: number; peakRssMB: number; peakHeapMB: number; afterMB: number };
+  caps?: { metadataConnections: number; probeConnections: number; pipelined: number; changes: number; peakRssMB: number; peakHeapMB: number; peakExternalMB: number; afterMB: number; aborted?: string };
 }
 
 const bigValue = (n: number, tag: string): string => `${tag}:` + 'x'.repeat(n);
@@ -99,13 +99,21 @@ export async function runBigDoc({ changes = 1000, stalledSubscribers = 1000, sta
       flood(ph, pp, probeConns - 1, `GET /metrics HTTP/1.1\r\nHost: ${ph}\r\n\r\n`); // one left for the heap scrape
       let peakCaps = 0;
       let peakHeap = 0;
+      let peakExternal = 0;
+      let aborted: string | undefined;
       const sample = async (): Promise<void> => {
+        if (aborted) return;
         if (agent.proc.exitCode !== null || agent.proc.signalCode !== null) {
-          throw new Error(`the agent exited (${agent.proc.exitCode ?? agent.proc.signalCode}) with every cap filled: ${agent.otherOutput.slice(0, 8).join(' | ').slice(0, 1500)}`);
+          const fatal = agent.otherOutput.find((l) => /FATAL ERROR/.test(l))?.replace(/^stderr:\s*/, '');
+          aborted = `exited ${agent.proc.exitCode ?? agent.proc.signalCode}${fatal ? `: ${fatal}` : ''}`;
+          return;
         }
         peakCaps = Math.max(peakCaps, agent.rss());
         const text = (await httpGet(`${agent.probe}/metrics`).catch(() => undefined))?.body.toString();
-        if (text) peakHeap = Math.max(peakHeap, metricValue(text, 'nodejs_heap_size_total_bytes') ?? 0);
+        if (text) {
+          peakHeap = Math.max(peakHeap, metricValue(text, 'nodejs_heap_size_total_bytes') ?? 0);
+          peakExternal = Math.max(peakExternal, metricValue(text, 'nodejs_external_memory_bytes') ?? 0);
+        }
       };
       await sleep(2000);
       await sample();
@@ -116,9 +124,22 @@ export async function runBigDoc({ changes = 1000, stalledSubscribers = 1000, sta
       }
       await sleep(2000);
       await sample();
-      const afterCaps = agent.rss();
-      caps = { metadataConnections: metaConns + stalledSubscribers, probeConnections: probeConns, pipelined, changes: capsChanges, peakRssMB: round(peakCaps / MB, 1), peakHeapMB: round(peakHeap / MB, 1), afterMB: round(afterCaps / MB, 1) };
-      log(`  bigdoc: every cap at once (${caps.metadataConnections} metadata connections, ${probeConns} probe connections, ${pipelined} pipelined each, unread), ${capsChanges} big changes: RSS peak ${caps.peakRssMB} MB (V8 heap ${caps.peakHeapMB} MB), after ${caps.afterMB} MB`);
+      const afterCaps = aborted ? NaN : agent.rss();
+      caps = {
+        metadataConnections: metaConns + stalledSubscribers,
+        probeConnections: probeConns,
+        pipelined,
+        changes: capsChanges,
+        peakRssMB: round(peakCaps / MB, 1),
+        peakHeapMB: round(peakHeap / MB, 1),
+        peakExternalMB: round(peakExternal / MB, 1),
+        afterMB: round(afterCaps / MB, 1),
+        ...(aborted ? { aborted } : {}),
+      };
+      log(
+        `  bigdoc: every cap at once (${caps.metadataConnections} metadata connections, ${probeConns} probe connections, ${pipelined} pipelined each, unread), ${capsChanges} big changes: ` +
+          `RSS peak ${caps.peakRssMB} MB (V8 heap ${caps.peakHeapMB} MB, external ${caps.peakExternalMB} MB), after ${caps.afterMB} MB${aborted ? `; the agent ${aborted}` : ''}`,
+      );
     }
     return {
       ...(caps ? { caps } : {}),

@@ -223,6 +223,15 @@ export function rows(r: BenchResults): Row[] {
       target: '-',
       verdict: 'info',
     });
+    if (d.caps) {
+      const c = d.caps;
+      out.push({
+        metric: `${d.docKB} KB document, every connection cap at once (${c.metadataConnections} + ${c.probeConnections} connections, ${c.pipelined} pipelined unread each)`,
+        value: c.aborted ? `the agent ${c.aborted}` : `RSS peak ${c.peakRssMB} MB (V8 heap ${c.peakHeapMB} MB), after ${c.afterMB} MB`,
+        target: '< 160Mi',
+        verdict: !c.aborted && c.peakRssMB * 1024 * 1024 < 160 * 1024 * 1024 ? 'met' : 'MISSED',
+      });
+    }
   }
   if (r.proxy) {
     if ('error' in r.proxy) out.push({ metric: 'proxy: per proxied watch vs kubectl proxy', value: String(r.proxy.error), target: '-', verdict: 'info' });
