@@ -62,6 +62,8 @@ interface Running {
   /** base URL answering the warm-up paths */
   base: string;
   ready: number;
+  /** CPU time the process used until ready (every thread), ms: what load on the machine does not stretch */
+  readyCpu: number;
   paths: string[];
   headers: Record<string, string>;
   stop(): Promise<void>;
@@ -85,9 +87,11 @@ async function startAgent(node: string, nodeArgs: string[], main: string): Promi
   track(proc);
   try {
     const ready = await timeToReady(proc, `http://127.0.0.1:${probePort}/readyz`, t0);
+    const readyCpu = (await cpuNs(proc.pid!)) / 1e6;
     return {
       proc,
       ready,
+      readyCpu,
       base: `http://127.0.0.1:${port}`,
       headers: { Metadata: 'true' },
       paths: ['/metadata', '/metadata/pod/labels', '/metadata/pod/name?format=text', '/metadata/pod/annotations', '/status', '/metadata/nope'],
@@ -110,7 +114,8 @@ async function startBare(node: string): Promise<Running> {
   track(proc);
   try {
     const ready = await timeToReady(proc, `http://127.0.0.1:${port}/`, t0);
-    return { proc, ready, base: `http://127.0.0.1:${port}`, headers: {}, paths: ['/'], stop: () => stop(proc) };
+    const readyCpu = (await cpuNs(proc.pid!)) / 1e6;
+    return { proc, ready, readyCpu, base: `http://127.0.0.1:${port}`, headers: {}, paths: ['/'], stop: () => stop(proc) };
   } catch (err) {
     await stop(proc);
     throw err;
@@ -146,6 +151,8 @@ export interface Spread {
 
 export interface FootprintSide {
   readyMs: Spread;
+  /** CPU ms used until ready (all threads; includes node's own start) */
+  readyCpuMs: Spread;
   idleRssMB: Spread;
   /** % of one core over each 10 s window */
   idleCpuPct: number[];
@@ -163,6 +170,8 @@ export interface FootprintResult {
   rssOverBareMB: number;
   /** agent ÷ bare, medians */
   readyRatio: number;
+  /** agent ÷ bare CPU time until ready, medians (the start-up work, whatever the machine's load) */
+  readyCpuRatio: number;
   /** per extra node flag set / other build of the agent, same measurements (idle RSS, ready) */
   variants?: Record<string, { readyMs: number; idleRssMB: number }>;
 }
@@ -227,19 +236,20 @@ export async function runFootprint({
     p.stdout.on('data', (c: Buffer) => (out += c.toString()));
     p.once('exit', () => resolve(out.trim()));
   });
-  const measure = async (start: () => Promise<Running>): Promise<{ ready: number; rss: number }> => {
+  type One = { ready: number; readyCpu: number; rss: number };
+  const measure = async (start: () => Promise<Running>): Promise<One> => {
     const r = await start();
     try {
       await sleep(idleAfterMs);
-      return { ready: r.ready, rss: rssBytes(r.proc.pid!) };
+      return { ready: r.ready, readyCpu: r.readyCpu, rss: rssBytes(r.proc.pid!) };
     } finally {
       await r.stop();
     }
   };
-  const agentRun = (nodeArgs: string[] = [], main = DIST_MAIN): Promise<{ ready: number; rss: number }> => measure(() => startAgent(node, nodeArgs, main));
-  const bareRun = (): Promise<{ ready: number; rss: number }> => measure(() => startBare(node));
-  const agent: { ready: number; rss: number }[] = [];
-  const bare: { ready: number; rss: number }[] = [];
+  const agentRun = (nodeArgs: string[] = [], main = DIST_MAIN): Promise<One> => measure(() => startAgent(node, nodeArgs, main));
+  const bareRun = (): Promise<One> => measure(() => startBare(node));
+  const agent: One[] = [];
+  const bare: One[] = [];
   for (let i = 0; i < runs; i++) {
     if (i % 2 === 0) {
       agent.push(await agentRun());
@@ -248,17 +258,19 @@ export async function runFootprint({
       bare.push(await bareRun());
       agent.push(await agentRun());
     }
-    log(`  footprint ${version} run ${i + 1}: agent ready ${round(agent.at(-1)!.ready, 1)} ms, ${round(agent.at(-1)!.rss / MB, 1)} MB; bare ready ${round(bare.at(-1)!.ready, 1)} ms, ${round(bare.at(-1)!.rss / MB, 1)} MB`);
+    log(`  footprint ${version} run ${i + 1}: agent ready ${round(agent.at(-1)!.ready, 1)} ms (CPU ${round(agent.at(-1)!.readyCpu, 1)} ms), ${round(agent.at(-1)!.rss / MB, 1)} MB; bare ready ${round(bare.at(-1)!.ready, 1)} ms (CPU ${round(bare.at(-1)!.readyCpu, 1)} ms), ${round(bare.at(-1)!.rss / MB, 1)} MB`);
   }
-  const side = (xs: { ready: number; rss: number }[]): FootprintSide => ({
+  const side = (xs: One[]): FootprintSide => ({
     readyMs: summary(xs.map((a) => a.ready)),
+    readyCpuMs: summary(xs.map((a) => a.readyCpu)),
     idleRssMB: summary(xs.map((a) => a.rss / MB)),
     idleCpuPct: [],
     warm: { idleRssMB: NaN, after2000MB: NaN, after4000MB: NaN },
   });
-  const res: FootprintResult = { node, version, runs, idleAfterMs, agent: side(agent), bare: side(bare), rssOverBareMB: 0, readyRatio: 0 };
+  const res: FootprintResult = { node, version, runs, idleAfterMs, agent: side(agent), bare: side(bare), rssOverBareMB: 0, readyRatio: 0, readyCpuRatio: 0 };
   res.rssOverBareMB = round(res.agent.idleRssMB.p50 - res.bare.idleRssMB.p50, 1);
   res.readyRatio = round(res.agent.readyMs.p50 / res.bare.readyMs.p50, 2);
+  res.readyCpuRatio = round(res.agent.readyCpuMs.p50 / res.bare.readyCpuMs.p50, 2);
   if (cpuWindows > 0) {
     const [a, b] = [await startAgent(node, [], DIST_MAIN), await startBare(node)];
     try {

@@ -92,7 +92,7 @@ function footprintRows(f: FootprintResult, label: string, out: Row[]): void {
   });
   out.push({
     metric: `spawn → ready, ${label} (${f.version}), agent ÷ bare`,
-    value: `×${f.readyRatio} (${a.readyMs.p50} vs ${b.readyMs.p50} ms; runs ${spread(a.readyMs)} vs ${spread(b.readyMs)})`,
+    value: `×${f.readyRatio} (${a.readyMs.p50} vs ${b.readyMs.p50} ms; runs ${spread(a.readyMs)} vs ${spread(b.readyMs)}; CPU until ready ×${f.readyCpuRatio}: ${a.readyCpuMs.p50} vs ${b.readyCpuMs.p50} ms)`,
     target: `≤ ×${TARGETS.readyRatio}`,
     verdict: v(f.readyRatio <= TARGETS.readyRatio),
   });
