@@ -150,8 +150,9 @@ export interface HttpBenchResult {
   bare: CannonResult;
   /** the sub-path reads (SUB_READS), agent and bare answering the same bytes, alternated rounds */
   subReads?: SubReadResult[];
-  /** agent req/s ÷ bare req/s (both load-generator-limited when the client saturates its core) */
+  /** agent req/s ÷ bare req/s (both load-generator-limited when the client saturates its core); per round (the spread) */
   ratio: number;
+  ratios: number[];
   /** bare CPU-µs per request ÷ agent CPU-µs per request: the server-side efficiency ratio */
   cpuRatio: number;
   /** latency at a fixed moderate rate (coordinated-omission corrected) */
@@ -247,6 +248,7 @@ export async function runHttpBench(o: HttpBenchOptions = {}): Promise<HttpBenchR
       agent: a,
       bare: b,
       ratio: round(a.rps / b.rps, 3),
+      ratios: results.agent!.map((x, i) => round(x.rps / results.bare![i]!.rps, 3)),
       cpuRatio: round((b.cpuUsPerReq ?? NaN) / (a.cpuUsPerReq ?? NaN), 3),
       fixedRate: { rate, agent: fixedAgent, bare: fixedBare },
       pipelined: { depth, agent: pipeAgent, bare: pipeBare, ratio: round(pipeAgent.rps / pipeBare.rps, 3) },

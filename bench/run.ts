@@ -128,7 +128,7 @@ export function rows(r: BenchResults): Row[] {
     const h = r.http;
     out.push({
       metric: 'GET /metadata req/s, agent ÷ bare node:http (same bytes)',
-      value: `${h.ratio} (${h.agent.rps} vs ${h.bare.rps} req/s, c=${h.connections}, mean of ${h.rounds} rounds)`,
+      value: `${h.ratio} (${h.agent.rps} vs ${h.bare.rps} req/s, c=${h.connections}, mean of ${h.rounds} rounds: ${h.ratios.join(', ')})`,
       target: `≥ ${TARGETS.httpRatio}`,
       verdict: v(h.ratio >= TARGETS.httpRatio),
     });
