@@ -27,7 +27,8 @@ if (chosen.length === 0) {
   process.exit(2);
 }
 
-const dirty = spawnSync('git', ['status', '--porcelain', '--', ...new Set(chosen.map((m) => m.file))], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
+const targets = new Set(chosen.flatMap((m) => [m.file, ...(m.also ?? []).map((e) => e.file ?? m.file)]));
+const dirty = spawnSync('git', ['status', '--porcelain', '--', ...targets], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
 if (dirty) {
   console.error(`uncommitted changes in a target file; commit them first:\n${dirty}`);
   process.exit(2);
@@ -44,20 +45,23 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 const node = shippedNode();
 const results = [];
 for (const m of chosen) {
-  const path = join(ROOT, m.file);
-  const original = readFileSync(path, 'utf8');
-  // one edit, or several in the same file (`also`: e.g. two layers of one defence broken together)
-  const edits = [{ from: m.from, to: m.to }, ...(m.also ?? [])];
-  const bad = edits.find((e) => original.split(e.from).length - 1 !== 1);
+  // one edit, or several (`also`: e.g. every layer of one defence broken together; an entry may name another file)
+  const edits = [{ file: m.file, from: m.from, to: m.to }, ...(m.also ?? []).map((e) => ({ file: m.file, ...e }))];
+  const originals = new Map(edits.map((e) => [e.file, readFileSync(join(ROOT, e.file), 'utf8')]));
+  const bad = edits.find((e) => originals.get(e.file).split(e.from).length - 1 !== 1);
   if (bad) {
-    console.error(`${m.id}: "${bad.from}" occurs ${original.split(bad.from).length - 1} times in ${m.file} (must be exactly once)`);
+    console.error(`${m.id}: "${bad.from}" occurs ${originals.get(bad.file).split(bad.from).length - 1} times in ${bad.file} (must be exactly once)`);
     results.push({ ...m, outcome: 'not applied', failed: [] });
     continue;
   }
-  restore = () => writeFileSync(path, original);
+  restore = () => {
+    for (const [file, text] of originals) writeFileSync(join(ROOT, file), text);
+  };
   let run;
   try {
-    writeFileSync(path, edits.reduce((text, e) => text.replace(e.from, e.to), original));
+    const mutated = new Map(originals);
+    for (const e of edits) mutated.set(e.file, mutated.get(e.file).replace(e.from, e.to));
+    for (const [file, text] of mutated) writeFileSync(join(ROOT, file), text);
     run = spawnSync(node, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=tap', ...m.tests], {
       cwd: ROOT,
       encoding: 'utf8',
@@ -80,7 +84,7 @@ const cell = (s) => String(s).replace(/\|/g, '\\|').replace(/\n/g, ' ');
 console.log('\n| id | area | mutation | outcome | failing test |\n|---|---|---|---|---|');
 for (const r of results) {
   const failing = r.failed.length ? r.failed.map((f) => `${r.tests.map((x) => x.replace(/^test\//, '')).join(', ')} › ${f}`)[0] : '—';
-  const also = (r.also ?? []).map((e) => ` and \`${cell(e.from)}\` → \`${cell(e.to)}\``).join('');
+  const also = (r.also ?? []).map((e) => ` and ${e.file && e.file !== r.file ? `\`${cell(e.file)}\`: ` : ''}\`${cell(e.from)}\` → \`${cell(e.to)}\``).join('');
   console.log(`| ${r.id} | ${cell(r.area)} | \`${cell(r.file)}\`: \`${cell(r.from)}\` → \`${cell(r.to)}\`${also} | ${r.outcome} | ${cell(failing)} |`);
 }
 process.exit(results.every((r) => r.outcome === 'killed' || r.outcome.startsWith('survived (')) ? 0 : 1);
