@@ -7,7 +7,8 @@
 // upstream connection per watch — what every proxied watch cost before h2).
 // Bounded: N watches once per run, a few seconds each.
 //   $(node scripts/node-bin.mjs) --import tsx bench/proxy-footprint.ts [--n=200] [--no-h1]     (the shipped Node)
-//   npm run build first (it measures dist/main.js). PODMETA_BENCH_NODE_ARGS='--flag …' adds node flags to the agent.
+//   npm run build first (it measures dist/main.js). The agent and the floor's bare processes run with the image's node
+//   flags (the Dockerfile's ENTRYPOINT, e.g. the V8 heap bounds); PODMETA_BENCH_NODE_ARGS='…' replaces them ('' = none).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
@@ -16,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeApiServer, samplePod } from '../test/support/fake-apiserver.js';
 import { SaDir } from '../test/support/sa-dir.js';
-import { MB, round, rssBytes, sleep, spawnAgent, stats } from './lib.js';
+import { imageNodeFlags, MB, round, rssBytes, sleep, spawnAgent, stats } from './lib.js';
 
 const TOKEN = 'bench-proxy-token';
 
@@ -30,9 +31,14 @@ export interface ProxyFootprintSide {
   upstreamProtocol: string;
 }
 
+/** the node flags of the agent and of the floor's bare processes */
+const nodeArgs = (): string[] => (process.env.PODMETA_BENCH_NODE_ARGS === undefined ? imageNodeFlags() : process.env.PODMETA_BENCH_NODE_ARGS.split(/[ ,]+/).filter(Boolean));
+
 export interface ProxyFootprintDetail {
   watches: number;
   node: string;
+  /** node flags of the agent and of the floor's processes (the image's, by default) */
+  nodeArgs: string[];
   podmeta: ProxyFootprintSide;
   kubectl: ProxyFootprintSide;
   /** podmeta in front of an HTTP/1.1-only server (undefined with h1: false) */
@@ -144,9 +150,8 @@ async function measurePodmeta(server: FakeApiServer, n: number): Promise<ProxyFo
   const sa = await SaDir.create({ token: TOKEN, caPem: server.caPem });
   try {
     // (log level info: the "podmeta listening" line gives the proxy's port)
-    const nodeArgs = (process.env.PODMETA_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const agent = await spawnAgent({
-      nodeArgs,
+      nodeArgs: nodeArgs(),
       env: {
         PODMETA_API: 'on',
         PODMETA_SA_DIR: sa.dir,
@@ -223,7 +228,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 `;
 
 async function childKB(script: string, args: string[], env: Record<string, string> = {}): Promise<number> {
-  const proc = spawn(process.execPath, ['-e', script, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { PATH: process.env.PATH ?? '', ...env } });
+  const proc = spawn(process.execPath, [...nodeArgs(), '-e', script, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { PATH: process.env.PATH ?? '', ...env } });
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   await new Promise((resolve) => proc.once('exit', resolve));
@@ -274,7 +279,7 @@ export async function measureProxyFootprint({ watches = 200, h1 = true, log = ()
         await old.close();
       }
     }
-    return { watches: n, node: process.version, podmeta, kubectl, ...(podmetaHttp1 ? { podmetaHttp1 } : {}), floor, ratio: round(podmeta.perWatchKB / kubectl.perWatchKB, 2) };
+    return { watches: n, node: process.version, nodeArgs: nodeArgs(), podmeta, kubectl, ...(podmetaHttp1 ? { podmetaHttp1 } : {}), floor, ratio: round(podmeta.perWatchKB / kubectl.perWatchKB, 2) };
   } finally {
     await server.close();
     await rm(dir, { recursive: true, force: true });
@@ -288,7 +293,7 @@ const side = (x: ProxyFootprintSide): string =>
 export async function runProxyFootprint(o: { watches?: number; h1?: boolean; log?: (s: string) => void } = {}): Promise<ProxyFootprintResult> {
   const r = await measureProxyFootprint(o);
   const rows: ProxyFootprintResult = {
-    [`podmeta, ${r.watches} watches over h2`]: side(r.podmeta),
+    [`podmeta, ${r.watches} watches over h2 (node ${r.nodeArgs.join(' ') || 'without flags'})`]: side(r.podmeta),
     [`kubectl proxy, ${r.watches} watches, same server`]: side(r.kubectl),
   };
   if (r.podmetaHttp1) rows[`podmeta, ${r.watches} watches, HTTP/1.1-only server`] = side(r.podmetaHttp1);
@@ -309,6 +314,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       `idle RSS ${r.podmeta.idleRssMB} vs ${r.kubectl.idleRssMB} MB; upstream TLS connections ${r.podmeta.upstreamTlsConnections} (${r.podmeta.upstreamProtocol}) vs ${r.kubectl.upstreamTlsConnections} (${r.kubectl.upstreamProtocol})` +
       (r.podmetaHttp1 ? `; podmeta on an HTTP/1.1-only server: ${r.podmetaHttp1.perWatchKB} KB/watch, ${r.podmetaHttp1.upstreamTlsConnections} connections` : '') +
       (r.floor ? `; Node's floor ${r.floor.perWatchKB} KB/watch (held response ${r.floor.serverResponseKB} + h2 stream ${r.floor.h2StreamKB})` : '') +
-      ` (node ${r.node})`,
+      ` (node ${r.node} ${r.nodeArgs.join(' ')})`,
   );
 }
