@@ -88,8 +88,6 @@ export class Agent {
   /** the listeners, by name; the probe listener closes last on shutdown */
   private readonly servers: Partial<Record<ListenerName, Server>> = {};
   private streams: StreamRegistry | undefined;
-  /** readiness: each local source has been read once */
-  private readonly read = { env: false, downward: false };
   private proxy: ProxyServer | undefined;
   private draining = false;
 
@@ -121,11 +119,9 @@ export class Agent {
     const { part: envPart, problems } = partFromEnv(env);
     const st = envStatus(problems);
     new StatusReporter('env', this.store, log).set(st.state, st.error);
-    this.read.env = true;
     // the first env and volume readings make one revision (revision 1); later volume changes arrive via onPart
     const volumePart = await this.downward.start();
     this.store.setParts({ env: envPart, downward: volumePart });
-    this.read.downward = true;
 
     // The API source needs to know which Pod and Node are its own: the env and volume parts say (env wins,
     // as in the merged document); it never reads the store.
@@ -165,7 +161,8 @@ export class Agent {
       maxStreams: config.maxStreams,
       ...(this.o.keepAliveMs !== undefined ? { keepAliveMs: this.o.keepAliveMs } : {}),
       ...(this.o.retryMs !== undefined ? { retryMs: this.o.retryMs } : {}),
-      checks: () => ({ ...this.read }),
+      // readiness: each local source has been read once, i.e. has reported its status (missing counts)
+      checks: () => ({ env: this.store.statusOf('env') !== undefined, downward: this.store.statusOf('downward') !== undefined }),
       draining: () => this.draining,
     };
     const { handler, streams } = createMetadataApp(deps);
