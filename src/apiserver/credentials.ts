@@ -150,22 +150,80 @@ export async function readServiceAccount(saDir: string): Promise<ServiceAccountF
   return out;
 }
 
+/**
+ * One service-account file re-read on demand with its last good value kept: concurrent reloads share one read;
+ * a failed or invalid read is logged once ("keeping the last good one"), its recovery once. `use` takes a
+ * valid read and says what it changed; a failed read answers `failed`. Never rejects.
+ */
+class KeptFile<R> {
+  private inflight: Promise<R> | undefined;
+  private failing = false;
+  private readonly path: string;
+
+  constructor(
+    private readonly o: {
+      saDir: string;
+      name: SaFile;
+      /** the log lines: a read fails (logged once), a read works again */
+      failing: string;
+      recovered: string;
+      log: Logger | undefined;
+      /** why the bytes are not usable, or undefined when they are */
+      problem(bytes: Buffer): string | undefined;
+      use(bytes: Buffer): R;
+      failed: R;
+    },
+  ) {
+    this.path = join(o.saDir, o.name);
+  }
+
+  reload(): Promise<R> {
+    this.inflight ??= this.read().finally(() => {
+      this.inflight = undefined;
+    });
+    return this.inflight;
+  }
+
+  private async read(): Promise<R> {
+    const { o } = this;
+    let problem: string | undefined;
+    try {
+      const bytes = await readSaFile(o.saDir, o.name);
+      problem = o.problem(bytes);
+      if (problem === undefined) {
+        if (this.failing) o.log?.info(o.recovered, { path: this.path });
+        this.failing = false;
+        return o.use(bytes);
+      }
+    } catch (err) {
+      problem = problemOf(err);
+    }
+    if (!this.failing) o.log?.warn(o.failing, { path: this.path, problem });
+    this.failing = true;
+    return o.failed;
+  }
+}
+
 /** The current bearer token: periodic re-read, forced re-read after a 401, last good token kept. */
 export class TokenSource {
   private current: string | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private inflight: Promise<void> | undefined;
-  private failing = false;
-  private readonly saDir: string;
+  private readonly file: KeptFile<void>;
 
   /** `path` is `<saDir>/token` (the directory bounds where its links may lead). */
-  constructor(
-    private readonly path: string,
-    initial: string | undefined,
-    private readonly log: Logger,
-  ) {
+  constructor(path: string, initial: string | undefined, log: Logger) {
     this.current = initial;
-    this.saDir = join(path, '..');
+    const text = (b: Buffer): string => b.toString('utf8').trim();
+    this.file = new KeptFile({
+      saDir: join(path, '..'),
+      name: 'token',
+      failing: 'cannot re-read the service-account token; keeping the last good one',
+      recovered: 'service-account token readable again',
+      log,
+      problem: (b) => (text(b) ? undefined : 'empty'),
+      use: (b) => void (this.current = text(b)),
+      failed: undefined,
+    });
   }
 
   /** "Bearer …" or undefined when no token was ever read */
@@ -185,28 +243,7 @@ export class TokenSource {
 
   /** Re-read the file now (concurrent calls share one read). Resolves when done; never rejects. */
   reload(): Promise<void> {
-    this.inflight ??= this.read().finally(() => {
-      this.inflight = undefined;
-    });
-    return this.inflight;
-  }
-
-  private async read(): Promise<void> {
-    let problem: string;
-    try {
-      const t = (await readSaFile(this.saDir, 'token')).toString('utf8').trim();
-      if (t) {
-        if (this.failing) this.log.info('service-account token readable again', { path: this.path });
-        this.failing = false;
-        this.current = t;
-        return;
-      }
-      problem = 'empty';
-    } catch (err) {
-      problem = problemOf(err);
-    }
-    if (!this.failing) this.log.warn('cannot re-read the service-account token; keeping the last good one', { path: this.path, problem });
-    this.failing = true;
+    return this.file.reload();
   }
 
   start(intervalMs: number): void {
@@ -227,16 +264,26 @@ export class TokenSource {
  */
 export class CaSource {
   private current: Buffer;
-  private inflight: Promise<boolean> | undefined;
-  private failing = false;
+  private readonly file: KeptFile<boolean>;
 
-  constructor(
-    private readonly saDir: string,
-    initial: Buffer,
-    private readonly log: Logger | undefined,
-    private readonly onChange: (ca: Buffer) => void,
-  ) {
+  constructor(saDir: string, initial: Buffer, log: Logger | undefined, onChange: (ca: Buffer) => void) {
     this.current = initial;
+    this.file = new KeptFile({
+      saDir,
+      name: 'ca.crt',
+      failing: 'cannot re-read ca.crt; keeping the last good one',
+      recovered: 'ca.crt readable again',
+      log,
+      problem: (ca) => (holdsPem(ca) ? undefined : 'holds no PEM certificate'),
+      use: (ca) => {
+        if (ca.equals(this.current)) return false;
+        this.current = ca;
+        log?.info('ca.crt changed: new connections to the API server use the new trust', { path: join(saDir, 'ca.crt') });
+        onChange(ca);
+        return true;
+      },
+      failed: false,
+    });
   }
 
   get pem(): Buffer {
@@ -245,32 +292,7 @@ export class CaSource {
 
   /** Re-read ca.crt (concurrent calls share one read); resolves true when the trust changed. Never rejects. */
   reload(): Promise<boolean> {
-    this.inflight ??= this.read().finally(() => {
-      this.inflight = undefined;
-    });
-    return this.inflight;
-  }
-
-  private async read(): Promise<boolean> {
-    let problem: string;
-    try {
-      const ca = await readSaFile(this.saDir, 'ca.crt');
-      if (holdsPem(ca)) {
-        if (this.failing) this.log?.info('ca.crt readable again', { path: join(this.saDir, 'ca.crt') });
-        this.failing = false;
-        if (ca.equals(this.current)) return false;
-        this.current = ca;
-        this.log?.info('ca.crt changed: new connections to the API server use the new trust', { path: join(this.saDir, 'ca.crt') });
-        this.onChange(ca);
-        return true;
-      }
-      problem = 'holds no PEM certificate';
-    } catch (err) {
-      problem = problemOf(err);
-    }
-    if (!this.failing) this.log?.warn('cannot re-read ca.crt; keeping the last good one', { path: join(this.saDir, 'ca.crt'), problem });
-    this.failing = true;
-    return false;
+    return this.file.reload();
   }
 }
 
