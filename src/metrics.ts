@@ -2,9 +2,8 @@
 // several agents in one process). Everything is rendered at scrape time (src/metrics/registry.ts): no timers.
 
 import { Counter, Gauge, Histogram, Registry } from './metrics/registry.js';
-import { registerProcessMetrics } from './metrics/process.js';
+import { registerStandardMetrics } from './metrics/process.js';
 import type { SourceName, SourceState, SourceStatus } from './document.js';
-import { BUILD } from './build-info.js';
 
 const STATES: readonly SourceState[] = ['ok', 'disabled', 'missing', 'degraded', 'error'];
 
@@ -90,13 +89,7 @@ export class Metrics {
 
   constructor({ defaultMetrics = true, sources = () => ({}) }: { defaultMetrics?: boolean; sources?: () => Readonly<Partial<Record<SourceName, SourceStatus>>> } = {}) {
     this.sources = sources;
-    new Gauge({
-      name: 'podmeta_build_info',
-      help: 'Build metadata of the running agent',
-      labelNames: ['version', 'revision', 'nodejs'] as const,
-      registers: [this.registry],
-    }).set({ version: BUILD.version, revision: BUILD.revision, nodejs: process.version }, 1);
-    if (defaultMetrics) registerProcessMetrics(this.registry);
+    registerStandardMetrics(this.registry, { help: 'Build metadata of the running agent', processMetrics: defaultMetrics });
   }
 
   /**

@@ -1,8 +1,7 @@
 // The webhook's Prometheus metrics (podmeta_injector_*), beside the standard process metrics, in its own registry
 // (the agent's scrape-time writer, src/metrics/registry.ts).
 import { Counter, Gauge, Registry } from '../metrics/registry.js';
-import { registerProcessMetrics } from '../metrics/process.js';
-import { BUILD } from '../build-info.js';
+import { registerStandardMetrics } from '../metrics/process.js';
 
 export class InjectorMetrics {
   readonly registry = new Registry();
@@ -39,10 +38,6 @@ export class InjectorMetrics {
   });
 
   constructor({ defaultMetrics = true }: { defaultMetrics?: boolean } = {}) {
-    new Gauge({ name: 'podmeta_build_info', help: 'Build metadata', labelNames: ['version', 'revision', 'nodejs'] as const, registers: [this.registry] }).set(
-      { version: BUILD.version, revision: BUILD.revision, nodejs: process.version },
-      1,
-    );
-    if (defaultMetrics) registerProcessMetrics(this.registry);
+    registerStandardMetrics(this.registry, { help: 'Build metadata', processMetrics: defaultMetrics });
   }
 }

@@ -7,7 +7,8 @@
 // agent nobody scrapes never loads the performance-timeline machinery).
 
 import { readdirSync, readFileSync } from 'node:fs';
-import { Collected, Histogram, type Registry, type Sample } from './registry.js';
+import { Collected, Gauge, Histogram, type Registry, type Sample } from './registry.js';
+import { BUILD } from '../build-info.js';
 
 const one = (value: number): Sample[] => [{ labels: {}, value }];
 
@@ -140,4 +141,14 @@ export function registerProcessMetrics(registry: Registry): void {
     obs.observe({ entryTypes: ['gc'] });
     return Promise.resolve();
   });
+}
+
+/** What every podmeta process (the agent, the injector) exposes besides its own metrics: podmeta_build_info
+ * (version, revision, Node) and, unless `processMetrics` is false (tests), the standard process metrics. */
+export function registerStandardMetrics(registry: Registry, { help, processMetrics }: { help: string; processMetrics: boolean }): void {
+  new Gauge({ name: 'podmeta_build_info', help, labelNames: ['version', 'revision', 'nodejs'] as const, registers: [registry] }).set(
+    { version: BUILD.version, revision: BUILD.revision, nodejs: process.version },
+    1,
+  );
+  if (processMetrics) registerProcessMetrics(registry);
 }
