@@ -34,22 +34,24 @@ export interface BuiltOptions {
 
 export async function startBuilt(t: TestContext, { env = {}, files = sampleFiles(), nofile }: BuiltOptions = {}): Promise<BuiltAgent> {
   const root = await mkdtemp(join(tmpdir(), 'podmeta-attack-'));
-  t.after(() => rm(root, { recursive: true, force: true }));
+  let kill = (): void => {};
+  let exited: Promise<unknown> = Promise.resolve();
+  // one cleanup, the agent first: a test that timed out (its body still writing the volume) or a failing rm
+  // must never leave the agent running, which would keep this test process alive
+  t.after(async () => {
+    kill();
+    await exited;
+    await rm(root, { recursive: true, force: true });
+  });
   const dir = join(root, 'podinfo');
   await mkdir(root, { recursive: true });
   const volume = await KubeletVolume.create(dir, files);
-  let kill = (): void => {};
   const p = await spawnBuilt(
     { ...SAMPLE_ENV, PODMETA_LISTEN: '127.0.0.1:0', PODMETA_PROBE_LISTEN: '127.0.0.1:0', PODMETA_DOWNWARD_DIR: dir, PODMETA_API: 'off', ...env },
     (k) => (kill = k),
     nofile === undefined ? {} : { nofile },
   );
-  t.after(async () => {
-    if (p.child.exitCode === null && p.child.signalCode === null) {
-      kill();
-      await p.exited;
-    }
-  });
+  exited = p.exited;
   const { metadata, probe } = p.addresses;
   const pid = p.child.pid!;
   return {
