@@ -42,7 +42,7 @@ const after15 = AFTER_15_0.map((r) => r.split('-').map((h) => parseInt(h, 16)) a
 
 /** Go's strconv.IsPrint (Go >= 1.21, Unicode 15.0.0). */
 export function isGoPrint(r: number): boolean {
-  if (r === 0x20) return true;
+  if (r >= 0x20 && r <= 0x7e) return true; // Go's own ASCII fast path (strconv.IsPrint: 0x20 <= r <= 0x7E)
   if (r >= 0xd800 && r <= 0xdfff) return false;
   if (after15.some(([a, b]) => r >= a && r <= b)) return false;
   return PRINTABLE.test(String.fromCodePoint(r));
@@ -93,6 +93,14 @@ const NAMED: Readonly<Record<number, string>> = {
 export function goQuoteBytes(bytes: Uint8Array): string {
   let out = '"';
   for (let i = 0; i < bytes.length; ) {
+    // a run of printable ASCII other than '"' and '\\' is copied as is (what the rules below give it, faster)
+    let j = i;
+    while (j < bytes.length && bytes[j]! >= 0x20 && bytes[j]! <= 0x7e && bytes[j] !== 0x22 && bytes[j] !== 0x5c) j++;
+    if (j > i) {
+      out += Buffer.from(bytes.buffer, bytes.byteOffset + i, j - i).toString('latin1');
+      i = j;
+      continue;
+    }
     const [r, width] = decodeRune(bytes, i);
     if (width === 1 && r === 0xfffd) {
       out += '\\x' + hex(bytes[i]!, 2);
