@@ -53,8 +53,9 @@ export class ListenError extends Error {
   }
 }
 
-type ListenerName = 'metadata' | 'probe' | 'proxy';
-const LISTEN_VARIABLE: Record<ListenerName, string> = { metadata: 'PODMETA_LISTEN', probe: 'PODMETA_PROBE_LISTEN', proxy: 'PODMETA_PROXY_LISTEN' };
+/** Every listener the agent opens, by name, with the variable that configures it (named in a ListenError). */
+const LISTEN_VARIABLE = { metadata: 'PODMETA_LISTEN', probe: 'PODMETA_PROBE_LISTEN', proxy: 'PODMETA_PROXY_LISTEN' } as const;
+type ListenerName = keyof typeof LISTEN_VARIABLE;
 
 function listen(name: ListenerName, server: Server, a: ListenAddress): Promise<string> {
   return new Promise((resolve, reject) => {
