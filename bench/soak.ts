@@ -374,7 +374,14 @@ async function main(argv: string[]): Promise<number> {
         if (action === 'halfopen') action = 'drop';
         if (chaosKinds.includes('halfopen') && halfOpenAt === undefined && seconds >= 60 && Date.now() > t0 + seconds * 250) {
           if (verbose) console.log(`  t=${round((Date.now() - t0) / 1000, 1)} s quiet 12 s (bookmark cadence), then half-open`);
-          await sleep(12_000);
+          // the cadence is learned on one open watch: wait until the pods watch has been open (one 200, nothing
+          // after it) for 12 s — a quiet that starts while the source backs off after a 429/500 learns nothing
+          const settled = (): boolean => {
+            const last = server.requestsOf('pods').at(-1);
+            return last !== undefined && last.verb === 'watch' && last.status === 200 && Date.now() - last.time >= 12_000;
+          };
+          const quietUntil = Date.now() + 30_000;
+          while (!settled() && Date.now() < quietUntil) await sleep(250);
           action = 'halfopen';
           halfOpenAt = Date.now();
         }
