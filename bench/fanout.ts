@@ -464,7 +464,7 @@ export async function runFanout({
   let agentSide: FanoutSide;
   {
     const agent = await spawnAgent({
-      env: { PODMETA_MAX_STREAMS: String(subscribers + 100) },
+      env: { PODMETA_MAX_STREAMS: String(subscribers + 100), PODMETA_MAX_CONNECTIONS: String(subscribers + 200) },
       nodeArgs: [...nodeArgs, ...MEM_PROBE_ARGS],
       stdin: true,
       ...(main ? { main } : {}),

@@ -13,6 +13,7 @@ import { DownwardSource } from './sources/downward.js';
 import { createApiSource, type ApiSource } from './apiserver/index.js';
 import { createMetadataApp, createProbeApp } from './http/app.js';
 import { makeServer, warnExposure } from './http/server.js';
+import { CONNECTION_DEFAULTS } from './http/connections.js';
 import type { StreamRegistry } from './http/streams.js';
 import { createProxyServer, type ProxyServer } from './proxy/index.js';
 
@@ -169,8 +170,11 @@ export class Agent {
     const { handler, streams } = createMetadataApp(deps);
     this.streams = streams;
     const limits = { maxInFlight: config.maxPipeline };
+    // an open event stream or long-poll is a request whose answer is never done: the listener's held-requests
+    // budget is on top of the ones PODMETA_MAX_STREAMS allows (else it, not that knob, would cap them at 4 096)
+    const maxHeld = CONNECTION_DEFAULTS.maxHeld + config.maxStreams;
     const addresses: Addresses = {
-      metadata: await this.open('metadata', makeServer(handler, { ...limits, maxConnections: config.maxConnections }), config.listen),
+      metadata: await this.open('metadata', makeServer(handler, { ...limits, maxHeld, maxConnections: config.maxConnections }), config.listen),
       probe: await this.open('probe', makeServer(createProbeApp(deps).callback(), { ...limits, maxConnections: config.probeMaxConnections }), config.probeListen),
     };
     if (config.proxy) {
