@@ -41,7 +41,7 @@ const ALLOWED: Record<Layer, (to: string) => boolean> = {
   source: () => false, // sources hand parts and statuses out through callbacks; they never see the store or a view
   store: () => false,
   http: (to) => to === 'store.ts', // views read the snapshot and subscribe
-  proxy: (to) => to === 'apiserver/transport.ts' || ['http/server.ts', 'http/errors.ts', 'http/body.ts', 'http/guard.ts'].includes(to),
+  proxy: (to) => to === 'apiserver/transport.ts' || ['http/server.ts', 'http/errors.ts', 'http/body.ts', 'http/guard.ts', 'http/framing.ts'].includes(to),
   inject: (to) => to === 'http/errors.ts' || to === 'http/body.ts',
   root: () => true,
   shared: (to) => to === 'store.ts', // select.ts reads a snapshot

@@ -277,6 +277,11 @@ function rstName(code: number | undefined): string {
   return (code !== undefined ? H2_ERRORS[code] : undefined) ?? `RST_STREAM ${code}`;
 }
 
+/** A TLS socket whose certificate did not verify: nothing is sent on it. */
+function unverifiedError(socket: TLSSocket): ApiRequestError {
+  return new ApiRequestError('tls', 'server certificate not verified', { reason: String(socket.authorizationError ?? 'CERT_REJECTED') });
+}
+
 function timeoutError(origin: string, ms: number): ApiRequestError {
   return new ApiRequestError('timeout', `no response from ${origin} within ${ms} ms`, { reason: 'Timeout' });
 }
@@ -462,7 +467,7 @@ export class Transport implements ApiTransport {
       if (!lease.socket.authorized) {
         // unreachable (sessions are only opened on verified sockets): the gate, stated where the token is attached
         lease.release();
-        reject(new ApiRequestError('tls', 'server certificate not verified', { reason: String(lease.socket.authorizationError ?? 'CERT_REJECTED') }));
+        reject(unverifiedError(lease.socket));
         return;
       }
       const h: OutgoingHttpHeaders = { ':method': method, ':path': pathAndQuery, ':authority': this.baseUrl.host, 'user-agent': this.userAgent };
@@ -523,9 +528,7 @@ export class Transport implements ApiTransport {
         headers: { 'User-Agent': this.userAgent, ...headers, ...framing },
         ...(signal ? { signal } : {}),
       });
-      const timer = setTimeout(() => {
-        req.destroy(new ApiRequestError('timeout', `no response from ${this.baseUrl.origin} within ${timeoutMs} ms`, { reason: 'Timeout' }));
-      }, timeoutMs);
+      const timer = setTimeout(() => req.destroy(timeoutError(this.baseUrl.origin, timeoutMs)), timeoutMs);
       const fail = (err: unknown): void => {
         clearTimeout(timer);
         if (settled) return;
@@ -538,7 +541,7 @@ export class Transport implements ApiTransport {
         const tls = socket as TLSSocket;
         const send = (): void => {
           if (!tls.authorized) {
-            req.destroy(new ApiRequestError('tls', 'server certificate not verified', { reason: String(tls.authorizationError ?? 'CERT_REJECTED') }));
+            req.destroy(unverifiedError(tls));
             return;
           }
           sentAuth = this.tokens.authorization();

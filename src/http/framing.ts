@@ -15,16 +15,24 @@ function hostLines(raw: readonly string[]): number {
   return n;
 }
 
-/** The 400 message for a request whose framing is refused, or undefined. */
-export function framingRefusal(req: IncomingMessage): string | undefined {
-  if (hostLines(req.rawHeaders) > 1) return 'more than one Host header';
+/** A request refused before its handler runs: the answer's status and message. */
+export interface Refusal {
+  status: number;
+  message: string;
+}
+
+const refused = (message: string): Refusal => ({ status: 400, message });
+
+/** The 400 for a request whose framing is refused, or undefined. */
+export function framingRefusal(req: IncomingMessage): Refusal | undefined {
+  if (hostLines(req.rawHeaders) > 1) return refused('more than one Host header');
   const method = req.method ?? 'GET';
   if (!READS.has(method)) return undefined;
   const te = req.headers['transfer-encoding'];
-  if (te !== undefined) return `${method} requests carry no body: Transfer-Encoding is refused and the connection closed`;
+  if (te !== undefined) return refused(`${method} requests carry no body: Transfer-Encoding is refused and the connection closed`);
   const cl = req.headers['content-length'];
   if (cl !== undefined && cl.trim() !== '0') {
-    return `${method} requests carry no body: Content-Length ${JSON.stringify(cl)} is refused and the connection closed`;
+    return refused(`${method} requests carry no body: Content-Length ${JSON.stringify(cl)} is refused and the connection closed`);
   }
   return undefined;
 }

@@ -8,7 +8,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Socket } from 'node:net';
 import { rawErrorResponse, writeError } from './errors.js';
-import { framingRefusal } from './framing.js';
+import { framingRefusal, type Refusal } from './framing.js';
 import { limitConnections, type ConnectionLimits } from './connections.js';
 
 export function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
@@ -26,21 +26,10 @@ export function clientErrorHandler(err: Error & { code?: string }, socket: Socke
   socket.end(rawErrorResponse(status, msg), () => socket.destroy());
 }
 
-export interface Refusal {
-  status: number;
-  message: string;
-}
-
-/** The default refusal of every listener: the framing rule (framing.ts). */
-export const framingOnly = (req: IncomingMessage): Refusal | undefined => {
-  const message = framingRefusal(req);
-  return message === undefined ? undefined : { status: 400, message };
-};
-
 export interface ServerOptions extends ConnectionLimits {
   /** bounds receiving the request (not streaming the response: SSE and watches are fine) */
   requestTimeout?: number;
-  /** what is refused before the handler runs; default `framingOnly` (a listener may add to it, never less) */
+  /** what is refused before the handler runs; default `framingRefusal` (a listener may add to it, never less) */
   refuse?: (req: IncomingMessage) => Refusal | undefined;
   /** `Expect: 100-continue`: whether this request's body is invited (default: never — then it is answered
    * without reading it) */
@@ -54,7 +43,7 @@ export const KEEP_ALIVE_MS = 5_000;
 
 export function makeServer(
   handler: RequestListener,
-  { requestTimeout = 30_000, refuse = framingOnly, inviteBody = () => false, ...limits }: ServerOptions = {},
+  { requestTimeout = 30_000, refuse = framingRefusal, inviteBody = () => false, ...limits }: ServerOptions = {},
 ): Server {
   const server = createServer({
     headersTimeout: HEADERS_TIMEOUT_MS,

@@ -8,7 +8,8 @@
 import { readBodyAtMost } from '../http/body.js';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { framingOnly, makeServer, type Refusal } from '../http/server.js';
+import { makeServer } from '../http/server.js';
+import { framingRefusal, type Refusal } from '../http/framing.js';
 import type { ProxyConfig } from '../config.js';
 import type { ApiTransport } from '../apiserver/transport.js';
 import type { Logger } from '../log.js';
@@ -69,7 +70,7 @@ export function isStream(target: string): boolean {
 /** What this listener refuses before anything else: the framing rule of every listener (src/http/framing.ts),
  * then a body over the API server's own limit. */
 function refusal(req: IncomingMessage): Refusal | undefined {
-  const framing = framingOnly(req);
+  const framing = framingRefusal(req);
   if (framing !== undefined) return framing;
   const cl = req.headers['content-length'];
   if (!READ_METHODS.has(req.method ?? 'GET') && cl !== undefined && Number(cl) > MAX_BODY_BYTES) {
